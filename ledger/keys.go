@@ -43,9 +43,13 @@ func NewSigner(skey string) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger: signing key: %w", err)
 	}
-	// PRIVATE+KEY+name+hash+base64(alg || seed)
-	i := strings.LastIndex(skey, "+")
-	raw, err := base64.StdEncoding.DecodeString(skey[i+1:])
+	// PRIVATE+KEY+name+hash+base64(alg || seed); the name has no '+', the
+	// base64 may.
+	parts := strings.SplitN(skey, "+", 5)
+	if len(parts) != 5 {
+		return nil, errors.New("ledger: signing key: not a signed-note private key")
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[4])
 	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != algEd25519 {
 		return nil, errors.New("ledger: signing key: not an Ed25519 signed-note key")
 	}
@@ -94,8 +98,12 @@ func NewVerifier(vkey string) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger: verifier key: %w", err)
 	}
-	i := strings.LastIndex(vkey, "+")
-	raw, err := base64.StdEncoding.DecodeString(vkey[i+1:])
+	// name+hash+base64(alg || key); the name has no '+', the base64 may.
+	parts := strings.SplitN(vkey, "+", 3)
+	if len(parts) != 3 {
+		return nil, errors.New("ledger: verifier key: not a signed-note verifier key")
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[2])
 	if err != nil || len(raw) != 1+ed25519.PublicKeySize || raw[0] != algEd25519 {
 		return nil, errors.New("ledger: verifier key: not an Ed25519 signed-note key")
 	}

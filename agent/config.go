@@ -1,0 +1,299 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
+
+	"github.com/keeptrusts/kt/configs"
+	"github.com/keeptrusts/kt/internal/hclconf"
+	filesink "github.com/keeptrusts/kt/sinks/file"
+	"github.com/keeptrusts/kt/sources/webhook"
+)
+
+// Config is a decoded and validated agent configuration.
+type Config struct {
+	File    string // the config file, or "(embedded default)"
+	DataDir string
+
+	Signing  SigningConfig
+	Redact   RedactConfig
+	QueryAPI *QueryAPIConfig // nil = no query API
+
+	Webhooks  []webhook.Config
+	FileSinks []filesink.Config
+}
+
+// SigningConfig is the signing block.
+type SigningConfig struct {
+	KeyFile            string        // generated on first start if absent
+	KeyName            string        // name of a generated key
+	Origin             string        // checkpoint origin; "" = "kt/<ledger id>"
+	CheckpointInterval time.Duration // ledger.checkpoint entries
+	CommitInterval     time.Duration // minimum gap between two signed commit checkpoints
+}
+
+// RedactConfig is the redact block.
+type RedactConfig struct {
+	Paths   []string
+	KeyFile string // HMAC key for redacted values; generated on first start if absent
+}
+
+// QueryAPIConfig is the query_api block.
+type QueryAPIConfig struct {
+	Listen string
+	Token  string
+}
+
+// EmbeddedName is what diagnostics call the embedded default config.
+const EmbeddedName = "(embedded default)"
+
+type rootHCL struct {
+	DataDir   *string          `hcl:"data_dir,optional"`
+	Signing   []signingHCL     `hcl:"signing,block"`
+	Sources   []pluginHCL      `hcl:"source,block"`
+	Redact    []redactHCL      `hcl:"redact,block"`
+	Sinks     []pluginHCL      `hcl:"sink,block"`
+	QueryAPI  []queryAPIHCL    `hcl:"query_api,block"`
+	Retention []notYetBlockHCL `hcl:"retention,block"`
+}
+
+type signingHCL struct {
+	KeyFile            *string        `hcl:"key_file,optional"`
+	KeyName            *string        `hcl:"key_name,optional"`
+	Origin             *string        `hcl:"origin,optional"`
+	CheckpointInterval hcl.Expression `hcl:"checkpoint_interval,optional"`
+	CommitInterval     hcl.Expression `hcl:"commit_interval,optional"`
+	DefRange           hcl.Range      `hcl:",def_range"`
+}
+
+type redactHCL struct {
+	Paths    []string  `hcl:"paths,optional"`
+	KeyFile  *string   `hcl:"key_file,optional"`
+	DefRange hcl.Range `hcl:",def_range"`
+}
+
+type queryAPIHCL struct {
+	Listen   string    `hcl:"listen"`
+	Token    *string   `hcl:"token,optional"`
+	DefRange hcl.Range `hcl:",def_range"`
+}
+
+type pluginHCL struct {
+	Type     string    `hcl:"type,label"`
+	Name     string    `hcl:"name,label"`
+	Body     hcl.Body  `hcl:",remain"`
+	DefRange hcl.Range `hcl:",def_range"`
+}
+
+type notYetBlockHCL struct {
+	Body     hcl.Body  `hcl:",remain"`
+	DefRange hcl.Range `hcl:",def_range"`
+}
+
+// Plugin types known to the schema. Those not built yet are refused with a
+// "not available yet" diagnostic rather than ignored.
+var (
+	sourceTypes = map[string]bool{"webhook": true, "file": false}
+	sinkTypes   = map[string]bool{"file": true, "splunk_hec": false, "elasticsearch": false, "kafka": false, "syslog": false, "s3": false}
+)
+
+// LoadFile reads and validates a config file. The returned diagnostics
+// carry file:line:col; the parser is returned so they can be rendered with
+// source snippets.
+func LoadFile(path string) (*Config, *hclparse.Parser, hcl.Diagnostics) {
+	p := hclparse.NewParser()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, p, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read config", Detail: err.Error()}}
+	}
+	cfg, diags := load(p, path, src, filepath.Dir(path), "/var/lib/kt")
+	return cfg, p, diags
+}
+
+// LoadDefault returns the embedded default config: data in ./kt-data, a
+// webhook on 127.0.0.1:8780, the query API on 127.0.0.1:8781, a file sink.
+func LoadDefault() (*Config, *hclparse.Parser, hcl.Diagnostics) {
+	p := hclparse.NewParser()
+	cfg, diags := load(p, EmbeddedName, configs.Default, ".", "./kt-data")
+	return cfg, p, diags
+}
+
+// LoadBytes validates config text, for tests and `kt config validate -`.
+func LoadBytes(name string, src []byte) (*Config, *hclparse.Parser, hcl.Diagnostics) {
+	p := hclparse.NewParser()
+	cfg, diags := load(p, name, src, ".", "/var/lib/kt")
+	return cfg, p, diags
+}
+
+func load(p *hclparse.Parser, name string, src []byte, dir, defaultDataDir string) (*Config, hcl.Diagnostics) {
+	f, diags := p.ParseHCL(src, name)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	ctx := hclconf.EvalContext(dir)
+	var root rootHCL
+	if d := gohcl.DecodeBody(f.Body, ctx, &root); d.HasErrors() {
+		return nil, append(diags, d...)
+	}
+	cfg := &Config{File: name, DataDir: defaultDataDir}
+	if root.DataDir != nil {
+		cfg.DataDir = *root.DataDir
+		if cfg.DataDir == "" {
+			diags = diags.Extend(hclconf.Error(f.Body.MissingItemRange(), "Empty data_dir", "data_dir must name a directory."))
+		}
+	}
+	diags = diags.Extend(single("signing", len(root.Signing), blockRanges(root.Signing, func(b signingHCL) hcl.Range { return b.DefRange })))
+	diags = diags.Extend(single("redact", len(root.Redact), blockRanges(root.Redact, func(b redactHCL) hcl.Range { return b.DefRange })))
+	diags = diags.Extend(single("query_api", len(root.QueryAPI), blockRanges(root.QueryAPI, func(b queryAPIHCL) hcl.Range { return b.DefRange })))
+
+	cfg.Signing = SigningConfig{
+		KeyFile:            filepath.Join(cfg.DataDir, "signing.key"),
+		KeyName:            defaultKeyName(),
+		CheckpointInterval: 10 * time.Second,
+		CommitInterval:     100 * time.Millisecond,
+	}
+	if len(root.Signing) > 0 {
+		s := root.Signing[0]
+		if s.KeyFile != nil {
+			cfg.Signing.KeyFile = *s.KeyFile
+		}
+		if s.KeyName != nil {
+			cfg.Signing.KeyName = *s.KeyName
+			if *s.KeyName == "" || strings.ContainsAny(*s.KeyName, "+ \t\n") {
+				diags = diags.Extend(hclconf.Error(s.DefRange, "Invalid key_name", "key_name must be non-empty, without spaces or '+'."))
+			}
+		}
+		if s.Origin != nil {
+			cfg.Signing.Origin = *s.Origin
+		}
+		var d hcl.Diagnostics
+		cfg.Signing.CheckpointInterval, d = hclconf.Duration(s.CheckpointInterval, ctx, "checkpoint_interval", cfg.Signing.CheckpointInterval)
+		diags = diags.Extend(d)
+		cfg.Signing.CommitInterval, d = hclconf.Duration(s.CommitInterval, ctx, "commit_interval", cfg.Signing.CommitInterval)
+		diags = diags.Extend(d)
+	}
+	cfg.Redact = RedactConfig{KeyFile: filepath.Join(cfg.DataDir, "redact.key")}
+	if len(root.Redact) > 0 {
+		cfg.Redact.Paths = root.Redact[0].Paths
+		if root.Redact[0].KeyFile != nil {
+			cfg.Redact.KeyFile = *root.Redact[0].KeyFile
+		}
+	}
+	if len(root.QueryAPI) > 0 {
+		q := root.QueryAPI[0]
+		cfg.QueryAPI = &QueryAPIConfig{Listen: q.Listen}
+		if q.Token != nil {
+			cfg.QueryAPI.Token = *q.Token
+		}
+	}
+	for _, r := range root.Retention {
+		diags = diags.Extend(notYet(r.DefRange, "retention", "The retention block"))
+	}
+
+	seen := map[string]hcl.Range{}
+	for _, b := range root.Sources {
+		built, known := sourceTypes[b.Type]
+		diags = diags.Extend(checkPlugin("source", b, known, built, seen))
+		if !known || !built {
+			continue
+		}
+		switch b.Type {
+		case "webhook":
+			c, d := webhook.Decode(b.Name, b.Body, ctx)
+			diags = diags.Extend(d)
+			cfg.Webhooks = append(cfg.Webhooks, c)
+		}
+	}
+	clear(seen)
+	for _, b := range root.Sinks {
+		built, known := sinkTypes[b.Type]
+		diags = diags.Extend(checkPlugin("sink", b, known, built, seen))
+		if !known || !built {
+			continue
+		}
+		switch b.Type {
+		case "file":
+			c, d := filesink.Decode(b.Name, b.Body, ctx)
+			diags = diags.Extend(d)
+			cfg.FileSinks = append(cfg.FileSinks, c)
+		}
+	}
+	if len(cfg.Webhooks) == 0 && !diags.HasErrors() && !hasType(root.Sources, "file") {
+		diags = diags.Extend(hclconf.Error(f.Body.MissingItemRange(), "No source",
+			"The config has no source block, so nothing would ever be recorded. Add a source \"webhook\" block."))
+	}
+	return cfg, diags
+}
+
+func hasType(bs []pluginHCL, t string) bool {
+	for _, b := range bs {
+		if b.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+func checkPlugin(kind string, b pluginHCL, known, built bool, seen map[string]hcl.Range) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	if !known {
+		var types []string
+		for t := range map[string]map[string]bool{"source": sourceTypes, "sink": sinkTypes}[kind] {
+			types = append(types, fmt.Sprintf("%q", t))
+		}
+		sort.Strings(types)
+		diags = diags.Extend(hclconf.Error(b.DefRange, fmt.Sprintf("Unknown %s type", kind),
+			fmt.Sprintf("There is no %s type %q; the types are %s.", kind, b.Type, strings.Join(types, ", "))))
+	} else if !built {
+		diags = diags.Extend(notYet(b.DefRange, kind+" "+b.Type, fmt.Sprintf("The %q %s", b.Type, kind)))
+	}
+	if prev, dup := seen[b.Name]; dup {
+		diags = diags.Extend(hclconf.Error(b.DefRange, fmt.Sprintf("Duplicate %s name", kind),
+			fmt.Sprintf("A %s named %q is already defined at %s; names must be unique (they key cursors, metrics and logs).", kind, b.Name, prev)))
+	} else {
+		seen[b.Name] = b.DefRange
+	}
+	return diags
+}
+
+func notYet(rng hcl.Range, what, subject string) hcl.Diagnostics {
+	return hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "Not available yet: " + what,
+		Detail:   subject + " is part of the kt configuration schema but is not available in this version; remove the block (it would otherwise be silently ignored).",
+		Subject:  rng.Ptr(),
+	}}
+}
+
+func single(name string, n int, ranges []hcl.Range) hcl.Diagnostics {
+	if n <= 1 {
+		return nil
+	}
+	return hclconf.Error(ranges[1], "Duplicate "+name+" block",
+		fmt.Sprintf("Only one %s block is allowed; the first is at %s.", name, ranges[0]))
+}
+
+func blockRanges[T any](bs []T, f func(T) hcl.Range) []hcl.Range {
+	out := make([]hcl.Range, len(bs))
+	for i, b := range bs {
+		out[i] = f(b)
+	}
+	return out
+}
+
+func defaultKeyName() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "localhost"
+	}
+	h = strings.NewReplacer("+", "-", " ", "-").Replace(h)
+	return "kt-" + h
+}

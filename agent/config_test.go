@@ -1,0 +1,153 @@
+package agent
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keeptrusts/kt/configs"
+)
+
+func render(diags hcl.Diagnostics) string {
+	var out []string
+	for _, d := range diags {
+		loc := ""
+		if d.Subject != nil {
+			loc = fmt.Sprintf("%s:%d:%d", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+		}
+		out = append(out, fmt.Sprintf("%s: %s; %s", loc, d.Summary, d.Detail))
+	}
+	return strings.Join(out, "\n")
+}
+
+const base = `
+source "webhook" "w" {
+  listen = "127.0.0.1:8780"
+}
+`
+
+func TestConfigMistakes(t *testing.T) {
+	t.Setenv("KT_SET", "value")
+	cases := []struct {
+		name string
+		src  string
+		want string // "file:line:col: Summary" prefix of one diagnostic
+	}{
+		{"unknown block", base + "\nbogus {\n}\n", `t.hcl:6:1: Unsupported block type`},
+		{"unknown attribute", "data_dirr = \"x\"\n" + base, `t.hcl:1:1: Unsupported argument`},
+		{"unknown plugin attribute", "source \"webhook\" \"w\" {\n  listen = \"127.0.0.1:1\"\n  lisen = 1\n}\n", `t.hcl:3:3: Unsupported argument`},
+		{"wrong type", "data_dir = [\"a\"]\n" + base, `t.hcl:1:12: Unsuitable value type`},
+		{"bad duration", "signing {\n  checkpoint_interval = \"10 seconds\"\n}\n" + base, `t.hcl:2:25: Invalid duration`},
+		{"missing required", "source \"webhook\" \"w\" {\n}\n", `t.hcl:1:22: Missing required argument`},
+		{"duplicate sink name", base + "sink \"file\" \"a\" {\n  path = \"/tmp/a\"\n}\nsink \"file\" \"a\" {\n  path = \"/tmp/b\"\n}\n", `t.hcl:8:1: Duplicate sink name`},
+		{"unknown sink type", base + "sink \"splunk\" \"a\" {\n}\n", `t.hcl:5:1: Unknown sink type`},
+		{"not built yet", base + "sink \"kafka\" \"bus\" {\n  brokers = [\"k:9092\"]\n}\n", `t.hcl:5:1: Not available yet: sink kafka`},
+		{"retention not built yet", base + "retention {\n  max_age = \"1h\"\n}\n", `t.hcl:5:1: Not available yet: retention`},
+		{"unset env", "source \"webhook\" \"w\" {\n  listen = \"127.0.0.1:1\"\n  token = env(\"KT_UNSET_FOR_TEST\")\n}\n", `t.hcl:3:11: Error in function call`},
+		{"bad listen", "source \"webhook\" \"w\" {\n  listen = \"nowhere\"\n}\n", `t.hcl:2:12: Invalid listen address`},
+		{"no source", "data_dir = \"x\"\n", `t.hcl:1:1: No source`},
+		{"two signing blocks", "signing {\n}\nsigning {\n}\n" + base, `t.hcl:3:1: Duplicate signing block`},
+		{"syntax error", "source \"webhook\" {\n", `t.hcl:1:`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, diags := LoadBytes("t.hcl", []byte(tc.src))
+			require.True(t, diags.HasErrors(), "want an error")
+			assert.Contains(t, render(diags), tc.want)
+		})
+	}
+}
+
+func TestConfigValues(t *testing.T) {
+	t.Setenv("KT_TOK", "tok")
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("hmac-key\n"), 0o600))
+	src := `
+data_dir = "/srv/kt"
+signing {
+  checkpoint_interval = "3s"
+}
+source "webhook" "w" {
+  listen        = "127.0.0.1:9999"
+  token         = env("KT_TOK")
+  hmac_secret   = file("secret.txt")
+  replay_window = "1m"
+}
+sink "file" "f" {
+  path = "/srv/kt/out.ndjson"
+}
+`
+	p := filepath.Join(dir, "kt.hcl")
+	require.NoError(t, os.WriteFile(p, []byte(src), 0o600))
+	cfg, _, diags := LoadFile(p)
+	require.False(t, diags.HasErrors(), render(diags))
+	assert.Equal(t, "/srv/kt", cfg.DataDir)
+	assert.Equal(t, 3*time.Second, cfg.Signing.CheckpointInterval)
+	assert.Equal(t, "/srv/kt/signing.key", cfg.Signing.KeyFile)
+	require.Len(t, cfg.Webhooks, 1)
+	assert.Equal(t, "tok", cfg.Webhooks[0].Token)
+	assert.Equal(t, []byte("hmac-key"), cfg.Webhooks[0].HMACSecret)
+	assert.Equal(t, time.Minute, cfg.Webhooks[0].ReplayWindow)
+	assert.Equal(t, "/v1/events", cfg.Webhooks[0].Path)
+	require.Len(t, cfg.FileSinks, 1)
+	assert.Nil(t, cfg.QueryAPI)
+}
+
+// TestEmbeddedConfigs validates every config that ships.
+func TestEmbeddedConfigs(t *testing.T) {
+	cfg, _, diags := LoadDefault()
+	require.False(t, diags.HasErrors(), render(diags))
+	assert.Equal(t, "./kt-data", cfg.DataDir)
+	require.NotNil(t, cfg.QueryAPI)
+	assert.Equal(t, "127.0.0.1:8781", cfg.QueryAPI.Listen)
+	require.Len(t, cfg.Webhooks, 1)
+	assert.Equal(t, "127.0.0.1:8780", cfg.Webhooks[0].Listen)
+
+	t.Setenv("KT_WEBHOOK_TOKEN", "t")
+	t.Setenv("KT_WEBHOOK_HMAC", "h")
+	t.Setenv("KT_API_TOKEN", "a")
+	_, _, diags = LoadBytes("example.hcl", configs.Example)
+	require.False(t, diags.HasErrors(), render(diags))
+	for _, f := range []string{"../packaging/kt.hcl"} {
+		if _, err := os.Stat(f); err == nil {
+			_, _, diags := LoadFile(f)
+			require.False(t, diags.HasErrors(), render(diags))
+		}
+	}
+}
+
+// TestDesignExample checks that the full example of the design is part of
+// the schema: the only errors are "not available yet" for features that are
+// not built, one per such block.
+func TestDesignExample(t *testing.T) {
+	for _, v := range []string{"KT_WEBHOOK_TOKEN", "KT_WEBHOOK_HMAC", "SPLUNK_HEC_TOKEN", "ES_API_KEY", "KT_API_TOKEN"} {
+		t.Setenv(v, "x")
+	}
+	src, err := os.ReadFile("testdata/design-example.hcl")
+	require.NoError(t, err)
+	_, _, diags := LoadBytes("design.hcl", src)
+	var got []string
+	for _, d := range diags {
+		got = append(got, d.Summary)
+	}
+	sort.Strings(got)
+	assert.Equal(t, []string{
+		"Not available yet: retention",
+		"Not available yet: sink elasticsearch",
+		"Not available yet: sink kafka",
+		"Not available yet: sink s3",
+		"Not available yet: sink splunk_hec",
+		"Not available yet: sink syslog",
+		"Not available yet: source file",
+	}, got, render(diags))
+	assert.False(t, bytes.Contains(src, []byte("THIS-MUST")))
+}

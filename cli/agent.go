@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/spf13/cobra"
+
+	"github.com/keeptrusts/kt/agent"
+)
+
+func newAgentCmd(build Build) *cobra.Command {
+	var configFile, logFormat, logLevel string
+	cmd := &cobra.Command{
+		Use:   "agent [--config FILE]",
+		Short: "Run the kt daemon",
+		Long: `Run the kt daemon: sources take audit events, the ledger makes them durable,
+chained and signed, sinks deliver them. Without --config it runs the embedded
+default: data in ./kt-data, a webhook on 127.0.0.1:8780 (POST /v1/events), the
+query API on 127.0.0.1:8781 (/healthz, /readyz, /metrics) and a file sink
+writing ./kt-data/out/audit.ndjson. A signing key is generated on first start.
+
+The config is checked completely before anything starts; every mistake is
+reported with file:line:col. SIGINT or SIGTERM stop it cleanly.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(cmd.ErrOrStderr(), logFormat, logLevel)
+			if err != nil {
+				return &ExitError{Code: 2, Err: err}
+			}
+			var cfg *agent.Config
+			var p *hclparse.Parser
+			var diags hcl.Diagnostics
+			if configFile == "" {
+				cfg, p, diags = agent.LoadDefault()
+			} else {
+				cfg, p, diags = agent.LoadFile(configFile)
+			}
+			if diags.HasErrors() {
+				writeDiags(cmd, p, diags)
+				return &ExitError{Code: 2}
+			}
+			if err := agent.Run(cmd.Context(), cfg, agent.Options{Version: build.Version, Logger: log}); err != nil {
+				return &ExitError{Code: 1, Err: err}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&configFile, "config", "c", "", "HCL config file (default: the embedded default)")
+	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+func writeDiags(cmd *cobra.Command, p *hclparse.Parser, diags hcl.Diagnostics) {
+	w := hcl.NewDiagnosticTextWriter(cmd.ErrOrStderr(), p.Files(), 100, false)
+	_ = w.WriteDiagnostics(diags)
+}

@@ -1,0 +1,257 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keeptrusts/kt/ledger"
+	"github.com/keeptrusts/kt/queue"
+)
+
+func newVerifyCmd() *cobra.Command {
+	var dataDir, trust string
+	var anchors []string
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "verify [--data-dir DIR] [--trust FILE] [--anchors PATH ...] [NDJSON ...]",
+		Short: "Prove that a ledger or a copy of it was not altered",
+		Long: `Verify a kt ledger: a data dir (--data-dir) and/or NDJSON copies of it as a file
+sink or a SIEM holds them. Every entry's hash, chain link and signature is
+checked, and every signed checkpoint against the entries it covers.
+
+Findings are printed one per line, naming the seq: MODIFIED, GAP, DUPLICATE,
+REORDERED, CHAIN_BREAK, TRUNCATED, FORK, BAD_SIGNATURE, UNKNOWN_KEY, MALFORMED,
+DAMAGED, and the warning UNANCHORED. See docs/VERIFICATION.md.
+
+--trust FILE   public keys to trust, one signed-note verifier key per line
+               (the .pub file next to a signing key). Without it the key in the
+               data dir's signing.key.pub or the ledger's genesis entry is used,
+               with a warning: an attacker who rewrote everything would pass.
+--anchors PATH checkpoints kept somewhere else (a sink's NDJSON output, a file
+               of signed notes): history cut off or rewritten below them is found.
+
+Exit status: 0 intact, 1 tamper evidence found, 2 could not run.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dataDir == "" && len(args) == 0 {
+				return &ExitError{Code: 2, Err: errors.New("nothing to verify: give --data-dir DIR or NDJSON files")}
+			}
+			out := cmd.OutOrStdout()
+			errw := cmd.ErrOrStderr()
+			var keys ledger.Keyring
+			if trust != "" {
+				b, err := os.ReadFile(trust)
+				if err != nil {
+					return &ExitError{Code: 2, Err: fmt.Errorf("--trust: %w", err)}
+				}
+				if keys, err = ledger.ParseKeyring(string(b)); err != nil {
+					return &ExitError{Code: 2, Err: fmt.Errorf("--trust %s: %w", trust, err)}
+				}
+				if len(keys) == 0 {
+					return &ExitError{Code: 2, Err: fmt.Errorf("--trust %s: no keys in the file", trust)}
+				}
+			}
+			for _, a := range anchors {
+				if _, err := os.Stat(a); err != nil {
+					return &ExitError{Code: 2, Err: fmt.Errorf("--anchors: %w", err)}
+				}
+			}
+			type input struct {
+				name string
+				feed func(*ledger.Check) error
+				key  func() (*ledger.Verifier, error)
+			}
+			var inputs []input
+			if dataDir != "" {
+				inputs = append(inputs, input{name: dataDir, feed: func(c *ledger.Check) error { return feedDataDir(c, dataDir) },
+					key: func() (*ledger.Verifier, error) { return dataDirKey(dataDir) }})
+			}
+			for _, a := range args {
+				inputs = append(inputs, input{name: a, feed: func(c *ledger.Check) error { return feedNDJSON(c, a) },
+					key: func() (*ledger.Verifier, error) { return ndjsonGenesisKey(a) }})
+			}
+			bad := false
+			for _, in := range inputs {
+				k := keys
+				if k == nil {
+					v, err := in.key()
+					if err != nil {
+						return &ExitError{Code: 2, Err: fmt.Errorf("%s: no --trust given and %v", in.name, err)}
+					}
+					fmt.Fprintf(errw, "warning: %s: no --trust given; trusting the key found in it (%s)\n", in.name, v.KeyID())
+					k = ledger.Keyring{}
+					k.Add(v)
+				}
+				c := ledger.NewCheck(k)
+				for _, a := range anchors {
+					if err := feedAnchors(c, a); err != nil {
+						return &ExitError{Code: 2, Err: fmt.Errorf("--anchors: %w", err)}
+					}
+				}
+				if err := in.feed(c); err != nil {
+					return &ExitError{Code: 2, Err: err}
+				}
+				findings, st := c.Finish()
+				errorsFound := 0
+				for _, f := range findings {
+					if !quiet || !f.Warning {
+						fmt.Fprintln(out, f.String())
+					}
+					if !f.Warning {
+						errorsFound++
+					}
+				}
+				if errorsFound > 0 {
+					bad = true
+					fmt.Fprintf(errw, "%s: TAMPER EVIDENCE: %d finding(s) in %d entries\n", in.name, errorsFound, st.Entries)
+				} else {
+					fmt.Fprintf(errw, "%s: OK: %s\n", in.name, summary(st))
+				}
+			}
+			if bad {
+				return &ExitError{Code: 1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "a kt data dir to verify")
+	cmd.Flags().StringVar(&trust, "trust", "", "file of trusted public keys")
+	cmd.Flags().StringArrayVar(&anchors, "anchors", nil, "checkpoints kept elsewhere: NDJSON with checkpoint records, or signed notes (repeatable)")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print errors only, not warnings")
+	return cmd
+}
+
+// feedAnchors gives the check the checkpoints kept in path: an NDJSON file
+// (checkpoint and heartbeat records, ledger.checkpoint entries) or one
+// signed note.
+func feedAnchors(c *ledger.Check, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+		c.Checkpoint(b, path, true)
+		return nil
+	}
+	return eachLine(path, func(line []byte, where string) { c.AnchorLine(line, where) })
+}
+
+func summary(st ledger.Stats) string {
+	if st.Entries == 0 {
+		return "no entries"
+	}
+	s := fmt.Sprintf("%d entries, seq %d..%d, %d signed checkpoints (%d recomputed)", st.Entries, st.First, st.Last, st.Checkpoints, st.Verified)
+	if st.Anchored > 0 {
+		s += fmt.Sprintf(", anchored up to size %d", st.Anchored)
+	}
+	return s
+}
+
+func eachLine(path string, fn func(line []byte, where string)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	for n := 1; ; n++ {
+		line, err := r.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 {
+			fn(line, fmt.Sprintf("%s:%d", path, n))
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+}
+
+func feedNDJSON(c *ledger.Check, path string) error {
+	return eachLine(path, func(line []byte, where string) { c.Line(line, where) })
+}
+
+func ndjsonGenesisKey(path string) (*ledger.Verifier, error) {
+	var v *ledger.Verifier
+	var gerr error = errors.New("it holds no genesis entry (seq 0) to take a key from; give --trust FILE")
+	err := eachLine(path, func(line []byte, _ string) {
+		if v != nil {
+			return
+		}
+		e, err := ledger.ParseLine(line)
+		if err != nil || e.Seq != 0 {
+			return
+		}
+		v, gerr = ledger.GenesisKey(e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v, gerr
+}
+
+func feedDataDir(c *ledger.Check, dir string) error {
+	c.Local = true // checkpoints kept on this host are checked but anchor nothing
+	ldir := filepath.Join(dir, "ledger")
+	if _, err := os.Stat(ldir); err != nil {
+		return fmt.Errorf("%s is not a kt data dir: %w", dir, err)
+	}
+	damage, err := queue.Scan(ldir, func(r queue.Record) error {
+		switch r.Kind {
+		case queue.KindEntry:
+			c.Line(r.Line, fmt.Sprintf("seq %d", r.Seq))
+		case queue.KindCheckpoint:
+			c.Checkpoint(r.Checkpoint.Note, "commit checkpoint", false)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
+	}
+	for i, d := range damage {
+		torn := d.Kind == queue.TornTail && i == len(damage)-1 && d.Segment == lastSegment(ldir)
+		c.Damaged(fmt.Sprintf("%s:%d", d.Segment, d.Offset), d.String(), torn)
+	}
+	if b, err := os.ReadFile(filepath.Join(ldir, "checkpoint")); err == nil {
+		c.Checkpoint(b, filepath.Join(ldir, "checkpoint"), false)
+	}
+	return nil
+}
+
+func lastSegment(ldir string) string {
+	segs, _ := filepath.Glob(filepath.Join(ldir, "segments", "*.seg"))
+	if len(segs) == 0 {
+		return ""
+	}
+	sort.Strings(segs)
+	return filepath.Base(segs[len(segs)-1])
+}
+
+func dataDirKey(dir string) (*ledger.Verifier, error) {
+	if b, err := os.ReadFile(filepath.Join(dir, "signing.key.pub")); err == nil {
+		return ledger.NewVerifier(string(b))
+	}
+	var v *ledger.Verifier
+	var gerr error = errors.New("the ledger has no genesis entry to take a key from; give --trust FILE")
+	_, err := queue.Scan(filepath.Join(dir, "ledger"), func(r queue.Record) error {
+		if r.Kind == queue.KindEntry && r.Seq == 0 && v == nil {
+			e, err := ledger.ParseLine(r.Line)
+			if err == nil {
+				v, gerr = ledger.GenesisKey(e)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v, gerr
+}

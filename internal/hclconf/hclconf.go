@@ -1,0 +1,116 @@
+// Package hclconf holds the HCL pieces every config block shares: the
+// evaluation context with the env() and file() functions, and typed
+// attribute values (durations, sizes) whose errors point at file:line:col.
+package hclconf
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+)
+
+// EvalContext returns the context config expressions are evaluated in. dir
+// is the directory of the config file: relative file() paths start there.
+//
+//	env("NAME")            the variable's value; an error if it is not set
+//	env("NAME", "default") the variable's value, or default if not set
+//	file("path")           the file's content without one trailing newline
+func EvalContext(dir string) *hcl.EvalContext {
+	return &hcl.EvalContext{Functions: map[string]function.Function{
+		"env": function.New(&function.Spec{
+			Description: "Returns the value of an environment variable.",
+			Params:      []function.Parameter{{Name: "name", Type: cty.String}},
+			VarParam:    &function.Parameter{Name: "default", Type: cty.String},
+			Type:        function.StaticReturnType(cty.String),
+			Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+				name := args[0].AsString()
+				if v, ok := os.LookupEnv(name); ok {
+					return cty.StringVal(v), nil
+				}
+				if len(args) > 1 {
+					return args[1], nil
+				}
+				return cty.NilVal, fmt.Errorf("environment variable %s is not set (give a default with env(%q, \"...\"))", name, name)
+			},
+		}),
+		"file": function.New(&function.Spec{
+			Description: "Returns the content of a file.",
+			Params:      []function.Parameter{{Name: "path", Type: cty.String}},
+			Type:        function.StaticReturnType(cty.String),
+			Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+				p := args[0].AsString()
+				if !filepath.IsAbs(p) {
+					p = filepath.Join(dir, p)
+				}
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return cty.NilVal, err
+				}
+				return cty.StringVal(strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")), nil
+			},
+		}),
+	}}
+}
+
+// Duration evaluates an optional duration attribute ("10s", "5m"); def when
+// it is absent. Zero and negative durations are refused.
+func Duration(expr hcl.Expression, ctx *hcl.EvalContext, name string, def time.Duration) (time.Duration, hcl.Diagnostics) {
+	s, diags := String(expr, ctx, "")
+	if diags.HasErrors() || s == "" {
+		return def, diags
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return def, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid duration",
+			Detail:   fmt.Sprintf("%s = %q is not a positive duration; use a number with a unit, such as \"500ms\", \"10s\", \"5m\" or \"2h\".", name, s),
+			Subject:  expr.Range().Ptr(),
+		}}
+	}
+	return d, nil
+}
+
+// String evaluates an optional string attribute; def when it is absent.
+func String(expr hcl.Expression, ctx *hcl.EvalContext, def string) (string, hcl.Diagnostics) {
+	if IsAbsent(expr) {
+		return def, nil
+	}
+	v, diags := expr.Value(ctx)
+	if diags.HasErrors() {
+		return def, diags
+	}
+	if v.IsNull() {
+		return def, nil
+	}
+	if v.Type() != cty.String {
+		return def, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Incorrect attribute value type",
+			Detail:   fmt.Sprintf("A string is required, not %s.", v.Type().FriendlyName()),
+			Subject:  expr.Range().Ptr(),
+		}}
+	}
+	return v.AsString(), nil
+}
+
+// IsAbsent reports whether an optional expression attribute was left out.
+func IsAbsent(expr hcl.Expression) bool {
+	if expr == nil {
+		return true
+	}
+	// gohcl gives absent optional hcl.Expression fields a static null value.
+	v, diags := expr.Value(nil)
+	return !diags.HasErrors() && v.IsNull()
+}
+
+// Error returns a one-diagnostic list pointing at rng.
+func Error(rng hcl.Range, summary, detail string) hcl.Diagnostics {
+	return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: rng.Ptr()}}
+}

@@ -1,0 +1,95 @@
+// Package queue is the kt ledger on disk: segment files with length+CRC
+// framing, the group-commit writer that chains and signs entries, crash
+// recovery, readers for sinks, per-sink cursors, an on-disk Merkle hash
+// store, and a read-only Scan for kt verify. Package ledger defines what
+// is stored; this package stores it.
+//
+// # Files
+//
+//	<Dir>/segments/<20-digit first seq>.seg   the entries and commit checkpoints
+//	<Dir>/tree.hashes                         tlog stored hashes, 32 bytes each, tlog.StoredHashIndex order
+//	<Dir>/checkpoint                          the newest signed checkpoint note (a local anchor for kt verify)
+//	<Dir>/quarantine/<segment>                a copy of each damaged segment, made once
+//
+// # Segment format, version 1
+//
+// All integers are little-endian. A segment starts with a 32-byte header:
+//
+//	offset size field
+//	     0    8 magic "KTLEDGER"
+//	     8    4 version = 1
+//	    12    4 reserved = 0
+//	    16    8 first seq (also in the file name)
+//	    24    4 CRC-32C (Castagnoli) of bytes 0..23
+//	    28    4 zero
+//
+// then frames, back to back:
+//
+//	offset size field
+//	     0    4 payload length L
+//	     4    4 CRC-32C of the type byte and the payload
+//	     8    1 type: 1 = entry, 2 = commit checkpoint
+//	     9    L payload
+//
+// An entry payload (L >= 157):
+//
+//	offset size field
+//	     0    1 kind: 0 = event, 1 = ledger.genesis, 2 = ledger.checkpoint
+//	     1    8 seq
+//	     9   32 prev_hash
+//	    41   32 hash = SHA-256("kt/entry/v1\n" || u64be(seq) || prev_hash || body)
+//	    73   16 digest (the dedupe content digest)
+//	    89   64 Ed25519 sig over hash
+//	   153    2 id length I
+//	   155    2 key id length K
+//	   157    I id
+//	 157+I    K key id
+//	157+I+K   - body: RFC 8785 canonical JSON, to the end of the payload
+//
+// A commit checkpoint payload (L >= 40):
+//
+//	offset size field
+//	     0    8 tree size
+//	     8   32 root hash
+//	    40    - signed note (C2SP tlog-checkpoint text, blank line, signatures)
+//
+// The writer appends, per group commit, the new entry frames and one
+// checkpoint frame of the tree of every entry so far, with one write and
+// one fsync, and acknowledges nothing before that. A segment is rolled
+// only between commits, once it is past Options.SegmentBytes.
+//
+// # Damage
+//
+// A frame is valid when its type is known, its length is in range, its
+// CRC matches and its lengths fit. Invalid bytes followed by a valid frame
+// are a corrupt frame (reported, quarantined, skipped: a reader resyncs at
+// the next valid frame); invalid bytes with no valid frame after them are
+// a torn tail, which Open cuts from the last segment. Zeros are never a
+// valid frame (type 0).
+//
+// # Worked example
+//
+// A segment whose first seq is 1, holding one entry: seq 1, prev_hash
+// 0x11..., hash 0x22..., digest 0x33..., sig 0x44..., id "a", key id
+// "k+01020304", body {"a":1}. The frame has L = 0xaf = 157+1+10+7 and its
+// CRC-32C is 0xab14925f:
+//
+// BEGIN EXAMPLE
+//
+//	00000000  4b 54 4c 45 44 47 45 52  01 00 00 00 00 00 00 00  |KTLEDGER........|
+//	00000010  01 00 00 00 00 00 00 00  93 19 db db 00 00 00 00  |................|
+//	00000020  af 00 00 00 5f 92 14 ab  01 00 01 00 00 00 00 00  |...._...........|
+//	00000030  00 00 11 11 11 11 11 11  11 11 11 11 11 11 11 11  |................|
+//	00000040  11 11 11 11 11 11 11 11  11 11 11 11 11 11 11 11  |................|
+//	00000050  11 11 22 22 22 22 22 22  22 22 22 22 22 22 22 22  |..""""""""""""""|
+//	00000060  22 22 22 22 22 22 22 22  22 22 22 22 22 22 22 22  |""""""""""""""""|
+//	00000070  22 22 33 33 33 33 33 33  33 33 33 33 33 33 33 33  |""33333333333333|
+//	00000080  33 33 44 44 44 44 44 44  44 44 44 44 44 44 44 44  |33DDDDDDDDDDDDDD|
+//	00000090  44 44 44 44 44 44 44 44  44 44 44 44 44 44 44 44  |DDDDDDDDDDDDDDDD|
+//	000000a0  44 44 44 44 44 44 44 44  44 44 44 44 44 44 44 44  |DDDDDDDDDDDDDDDD|
+//	000000b0  44 44 44 44 44 44 44 44  44 44 44 44 44 44 44 44  |DDDDDDDDDDDDDDDD|
+//	000000c0  44 44 01 00 0a 00 61 6b  2b 30 31 30 32 30 33 30  |DD....ak+0102030|
+//	000000d0  34 7b 22 61 22 3a 31 7d                           |4{"a":1}|
+//
+// END EXAMPLE
+package queue

@@ -1,0 +1,1023 @@
+package queue
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/keeptrusts/kt/ledger"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Options configure a Ledger. Zero values take the documented defaults.
+type Options struct {
+	Dir                string           // e.g. <data_dir>/ledger; created if absent (0700)
+	Signer             *ledger.Signer   // signs entries and checkpoints; required
+	Version            string           // kt version, written into genesis
+	Origin             string           // checkpoint origin; "" => the genesis origin, else "kt/" + ledger id
+	CheckpointInterval time.Duration    // ledger.checkpoint entries, only when there are new entries; default 10s
+	CommitInterval     time.Duration    // min gap between two signed commit checkpoints; default 100ms
+	MaxPending         int              // events accepted but not committed before Append returns ErrFull; default 200000
+	SegmentBytes       int64            // roll to a new segment past this; default 64 MiB
+	Logger             *slog.Logger     // nil => discard
+	Now                func() time.Time // nil => time.Now
+	NewID              func() string    // ids of the ledger's own entries; nil => UUIDv7
+}
+
+func (o *Options) setDefaults() {
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = 10 * time.Second
+	}
+	if o.CommitInterval <= 0 {
+		o.CommitInterval = 100 * time.Millisecond
+	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = 200000
+	}
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = 64 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NewID == nil {
+		o.NewID = func() string { return uuid.Must(uuid.NewV7()).String() }
+	}
+}
+
+// Pending is an event to append.
+type Pending struct {
+	ID     string   // event id, the dedupe key
+	Digest [16]byte // content digest: same id + same digest = retry, other digest = conflict
+	Body   []byte   // RFC 8785 canonical JSON body without ledger fields; not modified by Append, must not be modified by the caller
+}
+
+// AppendResult tells what Append did with each record.
+type AppendResult struct {
+	Seqs              []uint64 // for each input record, its seq (new, or of the earlier entry it duplicates)
+	New               int      // entries written by this call
+	Duplicates        int
+	FirstSeq, LastSeq uint64 // range of the new entries (valid when New > 0)
+}
+
+var (
+	// ErrFull is returned by Append when MaxPending would be exceeded or
+	// the disk refused the write; nothing of that call is acknowledged and
+	// the caller may retry later (the webhook answers 503).
+	ErrFull = errors.New("queue: ledger full or unwritable, retry later")
+	// ErrClosed is returned by Append after Close.
+	ErrClosed = errors.New("queue: closed")
+)
+
+// ConflictError refuses an Append whose record Index has an id that is
+// already in the ledger (at Seq) or earlier in the same call (at record
+// Earlier, Seq 0) with another digest. Nothing of that call is written.
+type ConflictError struct {
+	Index   int
+	ID      string
+	Seq     uint64
+	Earlier int // index of the earlier record of the same call, or -1
+}
+
+func (e *ConflictError) Error() string {
+	if e.Earlier >= 0 {
+		return fmt.Sprintf("queue: record %d: id %q conflicts with record %d of the same call", e.Index, e.ID, e.Earlier)
+	}
+	return fmt.Sprintf("queue: record %d: id %q is already in the ledger at seq %d with other content", e.Index, e.ID, e.Seq)
+}
+
+// Stats are counters for metrics.
+type Stats struct {
+	Size               uint64 // committed entries
+	Commits            uint64 // group commits since Open
+	Duplicates         uint64 // records not written again
+	Conflicts          uint64 // Append calls refused by a conflict
+	WriteErrors        uint64 // commits that failed and were rolled back
+	PendingEvents      int    // accepted, not yet committed
+	Damaged            int    // damaged ranges found by Open (torn tails excluded)
+	TornBytes          int64  // bytes cut from the last segment by Open
+	Segments           int
+	LastCommitUnixNano int64
+}
+
+type idRec struct {
+	seq    uint64
+	digest [16]byte
+}
+
+type request struct {
+	recs []Pending
+	res  AppendResult
+	err  error
+	done chan struct{}
+}
+
+type segInfo struct {
+	first uint64
+	path  string
+	end   int64 // committed bytes
+}
+
+// Ledger is the ledger on disk. Append, the readers and the accessors are
+// safe for concurrent use.
+type Ledger struct {
+	opts     Options
+	log      *slog.Logger
+	keyID    []byte
+	origin   string
+	ledgerID string
+	segDir   string
+
+	// Owned by the writer goroutine (and Open before it starts).
+	seg         *os.File
+	segFirst    uint64
+	segOff      int64 // durable end of seg
+	next        uint64
+	tip         ledger.Hash
+	tree        *hashStore
+	index       map[string]idRec
+	callIDs     map[string]int
+	ckptEntryTo uint64 // Size right after the last ledger.checkpoint entry
+	buf         []byte
+	ents        []wentry
+	lastCommit  time.Time
+	latestW     *ledger.Checkpoint
+	failWrite   func() error // test hook: fail the next segment writes
+
+	wake    chan struct{}
+	closing chan struct{}
+	done    chan struct{}
+
+	mu       sync.Mutex
+	queue    []*request
+	pending  int
+	closed   bool
+	segs     []segInfo
+	size     uint64
+	latest   *ledger.Checkpoint
+	changed  chan struct{}
+	stats    Stats
+	closeErr error
+}
+
+// Open opens or creates the ledger in opts.Dir. It recovers from a crash
+// (cuts a torn tail of the last segment), reports and quarantines damaged
+// segments without refusing to start, rebuilds the id index and repairs the
+// hash store. A new ledger gets its genesis entry (seq 0) and a checkpoint.
+func Open(opts Options) (*Ledger, error) {
+	opts.setDefaults()
+	if opts.Signer == nil {
+		return nil, errors.New("queue: open: no signer")
+	}
+	if opts.Dir == "" {
+		return nil, errors.New("queue: open: no directory")
+	}
+	l := &Ledger{
+		opts:    opts,
+		log:     opts.Logger,
+		keyID:   []byte(opts.Signer.KeyID()),
+		segDir:  filepath.Join(opts.Dir, "segments"),
+		index:   map[string]idRec{},
+		callIDs: map[string]int{},
+		wake:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+		changed: make(chan struct{}),
+	}
+	if err := os.MkdirAll(l.segDir, 0o700); err != nil {
+		return nil, fmt.Errorf("queue: open: %w", err)
+	}
+	tree, err := openHashStore(filepath.Join(opts.Dir, "tree.hashes"))
+	if err != nil {
+		return nil, err
+	}
+	l.tree = tree
+	if err := l.recover(); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
+	if err := l.start(); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
+	go l.run()
+	return l, nil
+}
+
+func (l *Ledger) closeFiles() {
+	if l.seg != nil {
+		l.seg.Close()
+	}
+	l.tree.close()
+}
+
+// start writes the genesis of a new ledger, or a checkpoint over entries
+// that a crash left without one.
+func (l *Ledger) start() error {
+	if l.next == 0 {
+		if l.ledgerID == "" {
+			l.ledgerID = uuid.NewString()
+		}
+		l.origin = l.opts.Origin
+		if l.origin == "" {
+			l.origin = "kt/" + l.ledgerID
+		}
+		id := l.opts.NewID()
+		body, err := ledger.GenesisBody(id, l.opts.Now(), ledger.Genesis{
+			LedgerID: l.ledgerID, Origin: l.origin, VerifierKey: l.opts.Signer.VerifierKey(),
+			KeyID: l.opts.Signer.KeyID(), Version: l.opts.Version,
+		})
+		if err != nil {
+			return err
+		}
+		if err := l.commit(nil, internalEntry(entryGenesis, id, body), true); err != nil {
+			return fmt.Errorf("queue: write genesis: %w", err)
+		}
+		l.log.Info("queue: new ledger", "dir", l.opts.Dir, "ledger_id", l.ledgerID, "origin", l.origin)
+		return nil
+	}
+	if l.opts.Origin != "" {
+		l.origin = l.opts.Origin
+	}
+	if l.origin == "" {
+		l.origin = "kt/" + l.ledgerID
+	}
+	if l.latestW == nil || uint64(l.latestW.Size) != l.next {
+		if err := l.commit(nil, nil, true); err != nil {
+			return fmt.Errorf("queue: checkpoint after recovery: %w", err)
+		}
+	}
+	return nil
+}
+
+func internalEntry(kind byte, id string, body []byte) *wentry {
+	d := sha256.Sum256(body)
+	e := &wentry{kind: kind, id: []byte(id), body: body}
+	copy(e.digest[:], d[:16])
+	return e
+}
+
+// Append writes recs to the ledger and returns when they are durable and
+// covered by a signed checkpoint. It returns ErrFull (wrapped) when too
+// many events are pending or the disk refused the write, a *ConflictError
+// when an id is already used with other content, ErrClosed after Close. On
+// any error nothing of the call is acknowledged. If ctx ends first, Append
+// returns ctx.Err() but the records may still be written (a retry is then
+// a duplicate). Bodies must not be modified after the call.
+func (l *Ledger) Append(ctx context.Context, recs []Pending) (AppendResult, error) {
+	if len(recs) == 0 {
+		return AppendResult{}, nil
+	}
+	for i := range recs {
+		r := &recs[i]
+		if r.ID == "" || len(r.ID) > maxIDLen {
+			return AppendResult{}, fmt.Errorf("queue: record %d: id length %d out of range", i, len(r.ID))
+		}
+		if len(r.Body) < 2 || r.Body[0] != '{' || r.Body[len(r.Body)-1] != '}' {
+			return AppendResult{}, fmt.Errorf("queue: record %d: body is not a JSON object", i)
+		}
+		if entryFixedSize+len(r.ID)+len(l.keyID)+len(r.Body) > maxPayload {
+			return AppendResult{}, fmt.Errorf("queue: record %d: body of %d bytes is too large", i, len(r.Body))
+		}
+	}
+	req := &request{recs: recs, done: make(chan struct{})}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return AppendResult{}, ErrClosed
+	}
+	if l.pending+len(recs) > l.opts.MaxPending {
+		l.mu.Unlock()
+		return AppendResult{}, fmt.Errorf("%w: %d events pending", ErrFull, l.pending)
+	}
+	l.pending += len(recs)
+	l.queue = append(l.queue, req)
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-req.done:
+		return req.res, req.err
+	case <-ctx.Done():
+		return AppendResult{}, ctx.Err()
+	}
+}
+
+// Close drains the queue, appends a final ledger.checkpoint entry if there
+// are entries since the last one, commits and closes the files. It is safe
+// to call more than once; later calls return the first call's result.
+func (l *Ledger) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		<-l.done
+		return l.closeErr
+	}
+	l.closed = true
+	l.mu.Unlock()
+	close(l.closing)
+	<-l.done
+	err := l.seg.Close()
+	if terr := l.tree.flush(); terr != nil && err == nil {
+		err = terr
+	}
+	if terr := l.tree.close(); terr != nil && err == nil {
+		err = terr
+	}
+	l.mu.Lock()
+	l.closeErr = err
+	l.mu.Unlock()
+	return err
+}
+
+// Size returns the number of committed entries, which is the next seq.
+func (l *Ledger) Size() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.size
+}
+
+// LatestCheckpoint returns the newest signed commit checkpoint. The
+// caller must not modify it.
+func (l *Ledger) LatestCheckpoint() *ledger.Checkpoint {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.latest
+}
+
+// LedgerID returns the id written in the genesis entry.
+func (l *Ledger) LedgerID() string { return l.ledgerID }
+
+// Origin returns the checkpoint origin.
+func (l *Ledger) Origin() string { return l.origin }
+
+// Changed returns a channel that is closed at the next commit. Call it
+// again after it fires.
+func (l *Ledger) Changed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
+}
+
+// Stats returns a snapshot of the counters.
+func (l *Ledger) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.stats
+	s.Size = l.size
+	s.PendingEvents = l.pending
+	s.Segments = len(l.segs)
+	return s
+}
+
+// run is the writer goroutine.
+func (l *Ledger) run() {
+	defer close(l.done)
+	ticker := time.NewTicker(l.opts.CheckpointInterval)
+	defer ticker.Stop()
+	for {
+		ckptDue, closing := false, false
+		select {
+		case <-l.wake:
+		case <-ticker.C:
+			ckptDue = true
+		case <-l.closing:
+			closing = true
+		}
+		if d := l.opts.CommitInterval - time.Since(l.lastCommit); d > 0 && !closing {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-l.closing:
+				closing = true
+			}
+			t.Stop()
+		}
+		l.mu.Lock()
+		group := l.queue
+		l.queue = nil
+		l.mu.Unlock()
+		var pre *wentry
+		if (ckptDue || closing) && l.next > l.ckptEntryTo && l.latestW != nil && uint64(l.latestW.Size) == l.next {
+			pre = l.checkpointEntry()
+		}
+		if len(group) > 0 || pre != nil {
+			if err := l.commit(group, pre, false); err != nil && pre != nil && len(group) == 0 {
+				l.log.Error("queue: checkpoint entry", "err", err)
+			}
+		}
+		if closing {
+			return
+		}
+	}
+}
+
+func (l *Ledger) checkpointEntry() *wentry {
+	id := l.opts.NewID()
+	body, err := ledger.CheckpointBody(id, l.opts.Now(), l.latestW)
+	if err != nil {
+		l.log.Error("queue: checkpoint entry", "err", err)
+		return nil
+	}
+	return internalEntry(entryCheckpoint, id, body)
+}
+
+// commit writes one group: pre (an entry of the ledger's own, or nil),
+// then the new records of every request, then a signed checkpoint. With
+// force it writes a checkpoint even with no new entries.
+func (l *Ledger) commit(group []*request, pre *wentry, force bool) (err error) {
+	startSeq := l.next
+	ents := l.ents[:0]
+	var added []string
+	if pre != nil {
+		ents = append(ents, *pre)
+		added = append(added, string(pre.id))
+		l.index[string(pre.id)] = idRec{seq: startSeq, digest: pre.digest}
+	}
+	var dups, conflicts uint64
+	for _, req := range group {
+		// Pass 1: refuse the whole request on a conflict.
+		clear(l.callIDs)
+		for i := range req.recs {
+			r := &req.recs[i]
+			if old, ok := l.index[r.ID]; ok && old.digest != r.Digest {
+				req.err = &ConflictError{Index: i, ID: r.ID, Seq: old.seq, Earlier: -1}
+				break
+			}
+			if j, ok := l.callIDs[r.ID]; ok && req.recs[j].Digest != r.Digest {
+				req.err = &ConflictError{Index: i, ID: r.ID, Earlier: j}
+				break
+			}
+			l.callIDs[r.ID] = i
+		}
+		if req.err != nil {
+			conflicts++
+			continue
+		}
+		// Pass 2: assign seqs.
+		req.res.Seqs = make([]uint64, len(req.recs))
+		for i := range req.recs {
+			r := &req.recs[i]
+			if old, ok := l.index[r.ID]; ok {
+				req.res.Seqs[i] = old.seq
+				req.res.Duplicates++
+				continue
+			}
+			seq := startSeq + uint64(len(ents))
+			l.index[r.ID] = idRec{seq: seq, digest: r.Digest}
+			added = append(added, r.ID)
+			ents = append(ents, wentry{kind: entryEvent, id: []byte(r.ID), digest: r.Digest, body: r.Body})
+			if req.res.New == 0 {
+				req.res.FirstSeq = seq
+			}
+			req.res.New++
+			req.res.LastSeq = seq
+			req.res.Seqs[i] = seq
+		}
+		dups += uint64(req.res.Duplicates)
+	}
+	l.ents = ents
+
+	finish := func(err error) {
+		l.mu.Lock()
+		for _, req := range group {
+			if err != nil && req.err == nil {
+				req.err = err
+				req.res = AppendResult{}
+			}
+			l.pending -= len(req.recs)
+			close(req.done)
+		}
+		l.stats.Duplicates += dups
+		l.stats.Conflicts += conflicts
+		l.mu.Unlock()
+	}
+	if len(ents) == 0 && !force {
+		finish(nil)
+		return nil
+	}
+
+	// Chain, sequentially.
+	prev := l.tip
+	total := 0
+	for i := range ents {
+		e := &ents[i]
+		e.seq = startSeq + uint64(i)
+		e.prev = prev
+		e.keyID = l.keyID
+		e.hash = ledger.EntryHash(e.seq, prev, e.body)
+		prev = e.hash
+		total += frameHeaderSize + e.payloadSize()
+	}
+	// Sign and encode in parallel.
+	buf := l.buf[:0]
+	if cap(buf) < total {
+		buf = make([]byte, 0, total+total/4)
+	}
+	buf = buf[:total]
+	l.signAndEncode(ents, buf)
+
+	// Tree and checkpoint.
+	markN, markLeaves := l.tree.mark()
+	rollback := func(cause error) error {
+		l.tree.rollback(markN, markLeaves)
+		for _, id := range added {
+			delete(l.index, id)
+		}
+		l.buf = buf[:0]
+		l.mu.Lock()
+		l.stats.WriteErrors++
+		l.mu.Unlock()
+		err := fmt.Errorf("%w: %v", ErrFull, cause)
+		finish(err)
+		return err
+	}
+	for i := range ents {
+		if err := l.tree.appendLeaf(ents[i].hash); err != nil {
+			return rollback(err)
+		}
+	}
+	newSize := startSeq + uint64(len(ents))
+	root, err := l.tree.root(int64(newSize))
+	if err != nil {
+		return rollback(err)
+	}
+	cp, err := ledger.SignCheckpoint(l.opts.Signer, l.origin, int64(newSize), root)
+	if err != nil {
+		return rollback(err)
+	}
+	buf = appendCheckpointFrame(buf, cp)
+
+	// One write, one fsync.
+	if l.failWrite != nil {
+		if err := l.failWrite(); err != nil {
+			return rollback(err)
+		}
+	}
+	if _, err := l.seg.WriteAt(buf, l.segOff); err != nil {
+		l.truncateSeg()
+		return rollback(err)
+	}
+	if err := l.seg.Sync(); err != nil {
+		l.truncateSeg()
+		return rollback(err)
+	}
+	l.segOff += int64(len(buf))
+	l.buf = buf[:0]
+	l.next = newSize
+	l.tip = prev
+	l.latestW = cp
+	l.lastCommit = time.Now()
+	for i := range ents {
+		if ents[i].kind == entryCheckpoint {
+			l.ckptEntryTo = ents[i].seq + 1
+		}
+		ents[i] = wentry{} // drop references to caller bodies
+	}
+	if err := l.tree.flush(); err != nil {
+		l.log.Warn("queue: hash store", "err", err)
+	}
+	if err := writeFileAtomic(filepath.Join(l.opts.Dir, "checkpoint"), cp.Note, false); err != nil {
+		l.log.Warn("queue: write checkpoint file", "err", err)
+	}
+
+	l.mu.Lock()
+	l.size = newSize
+	l.latest = cp
+	if n := len(l.segs); n > 0 {
+		l.segs[n-1].end = l.segOff
+	}
+	l.stats.Commits++
+	l.stats.LastCommitUnixNano = l.opts.Now().UnixNano()
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+	finish(nil)
+
+	if l.segOff >= l.opts.SegmentBytes {
+		if err := l.roll(); err != nil {
+			l.log.Error("queue: roll segment", "err", err)
+		}
+	}
+	return nil
+}
+
+// truncateSeg cuts the segment back to its durable end after a failed
+// write.
+func (l *Ledger) truncateSeg() {
+	if err := l.seg.Truncate(l.segOff); err != nil {
+		l.log.Error("queue: truncate after failed write", "err", err)
+	}
+}
+
+func (l *Ledger) signAndEncode(ents []wentry, buf []byte) {
+	work := func(lo, hi, off int) {
+		for i := lo; i < hi; i++ {
+			e := &ents[i]
+			copy(e.sig[:], l.opts.Signer.SignHash(e.hash))
+			n := frameHeaderSize + e.payloadSize()
+			putEntryFrame(buf[off:off+n], e)
+			off += n
+		}
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if workers < 2 || len(ents) < 64 {
+		work(0, len(ents), 0)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (len(ents) + workers - 1) / workers
+	off := 0
+	for lo := 0; lo < len(ents); lo += chunk {
+		hi := min(lo+chunk, len(ents))
+		wg.Go(func(lo, hi, off int) func() { return func() { work(lo, hi, off) } }(lo, hi, off))
+		for i := lo; i < hi; i++ {
+			off += frameHeaderSize + ents[i].payloadSize()
+		}
+	}
+	wg.Wait()
+}
+
+// roll starts a new segment at the next seq.
+func (l *Ledger) roll() error {
+	path := filepath.Join(l.segDir, segName(l.next))
+	f, err := createSegment(path, l.next)
+	if err != nil {
+		return err
+	}
+	if err := syncDir(l.segDir); err != nil {
+		f.Close()
+		return err
+	}
+	l.seg.Close()
+	l.seg, l.segFirst, l.segOff = f, l.next, segHeaderSize
+	l.mu.Lock()
+	l.segs = append(l.segs, segInfo{first: l.next, path: path, end: segHeaderSize})
+	l.mu.Unlock()
+	return nil
+}
+
+func createSegment(path string, first uint64) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("queue: create segment: %w", err)
+	}
+	if _, err := f.Write(appendSegHeader(nil, first)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("queue: create segment: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("queue: create segment: %w", err)
+	}
+	return f, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// writeFileAtomic writes data to path through a temp file and rename.
+func writeFileAtomic(path string, data []byte, durable bool) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if durable {
+		if err := tmp.Sync(); err != nil {
+			tmp.Close()
+			return err
+		}
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if durable {
+		return syncDir(filepath.Dir(path))
+	}
+	return nil
+}
+
+// recover scans the segments and rebuilds the writer state.
+func (l *Ledger) recover() error {
+	segs, err := listSegments(l.segDir)
+	if err != nil {
+		return err
+	}
+	storeLeaves := l.tree.leaves
+	rebuilt := false
+	for {
+		err := l.scanAll(segs, storeLeaves)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errStoreMismatch) || rebuilt {
+			return err
+		}
+		l.log.Warn("queue: hash store does not match the entries; rebuilding it")
+		rebuilt = true
+		storeLeaves = 0
+		if err := l.tree.cut(0); err != nil {
+			return err
+		}
+		l.resetState()
+	}
+	if err := l.tree.flush(); err != nil {
+		return err
+	}
+	if l.tree.leaves > int64(l.next) {
+		l.log.Warn("queue: hash store longer than the ledger; cut", "leaves", l.tree.leaves, "size", l.next)
+		if err := l.tree.cut(int64(l.next)); err != nil {
+			return err
+		}
+	}
+	// Check the newest checkpoint against the tree and the key.
+	if cp := l.latestW; cp != nil {
+		root, err := l.tree.root(cp.Size)
+		if err != nil || root != cp.Root {
+			if !rebuilt {
+				l.log.Warn("queue: tree root does not match the latest checkpoint; rebuilding the hash store")
+				if err := l.tree.cut(0); err != nil {
+					return err
+				}
+				l.resetState()
+				if err := l.scanAll(segs, 0); err != nil {
+					return err
+				}
+				if err := l.tree.flush(); err != nil {
+					return err
+				}
+				root, err = l.tree.root(cp.Size)
+			}
+			if err != nil || root != cp.Root {
+				l.log.Error("queue: latest checkpoint does not match the entries; a new one will be signed", "size", cp.Size)
+				l.latestW = nil
+			}
+		}
+		if l.latestW != nil {
+			v, verr := ledger.NewVerifier(l.opts.Signer.VerifierKey())
+			if verr == nil {
+				if _, err := ledger.OpenCheckpoint(l.latestW.Note, ledger.Keyring{v.KeyID(): v}); err != nil {
+					l.log.Error("queue: latest checkpoint is not signed by this key; a new one will be signed", "err", err)
+					l.latestW = nil
+				}
+			}
+		}
+	}
+	l.mu.Lock()
+	l.size = l.next
+	l.latest = l.latestW
+	l.mu.Unlock()
+	return nil
+}
+
+var errStoreMismatch = errors.New("queue: hash store mismatch")
+
+func (l *Ledger) resetState() {
+	if l.seg != nil {
+		l.seg.Close()
+		l.seg = nil
+	}
+	clear(l.index)
+	l.next, l.tip, l.ckptEntryTo, l.latestW, l.ledgerID, l.origin = 0, ledger.Hash{}, 0, nil, "", ""
+	l.mu.Lock()
+	l.segs = nil
+	l.stats = Stats{}
+	l.mu.Unlock()
+}
+
+// scanAll reads every segment, rebuilding the tip, the index and the leaves
+// from storeLeaves on; it cuts the torn tail of the last segment and
+// quarantines damaged ones, and leaves the last segment open for writing.
+func (l *Ledger) scanAll(segs []segFile, storeLeaves int64) error {
+	var e wentry
+	var damagedSince int64 // damaged bytes since the last accepted entry
+	for si, s := range segs {
+		last := si == len(segs)-1
+		b, err := os.ReadFile(s.path)
+		if err != nil {
+			return fmt.Errorf("queue: read segment %s: %w", s.name, err)
+		}
+		acceptedEnd := segHeaderSize
+		dmg, err := scanSegment(s.name, b, func(off int, typ byte, p []byte) error {
+			if typ == frameCheckpoint {
+				cp := decodeCheckpoint(p)
+				if cp.Size < 1 || uint64(cp.Size) > l.next {
+					l.log.Error("queue: checkpoint frame beyond the entries; skipped", "segment", s.name, "offset", off, "size", cp.Size)
+					return nil
+				}
+				l.latestW = cp
+				acceptedEnd = off + frameHeaderSize + len(p)
+				return nil
+			}
+			decodeEntry(p, &e)
+			switch {
+			case e.seq < l.next:
+				l.log.Error("queue: entry out of order; skipped", "segment", s.name, "offset", off, "seq", e.seq, "want", l.next)
+				return nil
+			case e.seq > l.next:
+				missing := e.seq - l.next
+				if damagedSince <= 0 || missing > uint64(damagedSince/minEntryFrame)+1 {
+					l.log.Error("queue: entry out of order; skipped", "segment", s.name, "offset", off, "seq", e.seq, "want", l.next)
+					return nil
+				}
+				l.log.Error("queue: entries lost in damaged frames", "segment", s.name, "from", l.next, "to", e.seq-1)
+				for l.next < e.seq {
+					if int64(l.next) >= storeLeaves {
+						// The entry hash is lost: a placeholder leaf keeps
+						// leaf index = seq. kt verify reports the gap.
+						if err := l.tree.appendLeaf(ledger.Hash{}); err != nil {
+							return err
+						}
+					}
+					l.next++
+				}
+				l.tip = e.prev
+			case e.prev != l.tip:
+				l.log.Error("queue: chain break", "segment", s.name, "seq", e.seq)
+			}
+			if int64(e.seq) >= storeLeaves {
+				if err := l.tree.appendLeaf(e.hash); err != nil {
+					return err
+				}
+			} else if int64(e.seq) == storeLeaves-1 {
+				h, err := l.tree.leaf(int64(e.seq))
+				if err != nil || h != ledger.LeafHash(e.hash) {
+					return errStoreMismatch
+				}
+			}
+			l.index[string(e.id)] = idRec{seq: e.seq, digest: e.digest}
+			switch e.kind {
+			case entryCheckpoint:
+				l.ckptEntryTo = e.seq + 1
+			case entryGenesis:
+				l.readGenesis(e.body)
+			}
+			l.next = e.seq + 1
+			l.tip = e.hash
+			damagedSince = 0
+			acceptedEnd = off + frameHeaderSize + len(p)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		torn := 0
+		for _, d := range dmg {
+			if last && d.Kind == TornTail {
+				continue
+			}
+			if last && d.Offset >= int64(acceptedEnd) {
+				continue
+			}
+			damagedSince += d.Bytes
+			torn++
+			l.log.Error("queue: damaged segment", "damage", d.String())
+		}
+		if torn > 0 {
+			l.quarantine(s)
+			l.mu.Lock()
+			l.stats.Damaged += torn
+			l.mu.Unlock()
+		}
+		if !last {
+			l.mu.Lock()
+			l.segs = append(l.segs, segInfo{first: s.first, path: s.path, end: int64(len(b))})
+			l.mu.Unlock()
+			continue
+		}
+		// The last segment: cut what follows the last accepted frame.
+		f, err := os.OpenFile(s.path, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("queue: open segment %s: %w", s.name, err)
+		}
+		if _, ok := parseSegHeader(b); !ok && acceptedEnd == segHeaderSize {
+			// No valid frame: a torn new segment. Start it again.
+			f.Close()
+			first := l.next
+			if s.first != first {
+				if err := os.Remove(s.path); err != nil {
+					return fmt.Errorf("queue: remove torn segment: %w", err)
+				}
+			}
+			path := filepath.Join(l.segDir, segName(first))
+			if f, err = createSegment(path, first); err != nil {
+				return err
+			}
+			l.log.Warn("queue: torn segment header rewritten", "segment", s.name, "bytes", len(b))
+			s = segFile{name: segName(first), first: first, path: path}
+			b = b[:0]
+		}
+		if cut := len(b) - acceptedEnd; len(b) > 0 && cut > 0 {
+			if err := f.Truncate(int64(acceptedEnd)); err != nil {
+				f.Close()
+				return fmt.Errorf("queue: cut torn tail of %s: %w", s.name, err)
+			}
+			if err := f.Sync(); err != nil {
+				f.Close()
+				return fmt.Errorf("queue: cut torn tail of %s: %w", s.name, err)
+			}
+			l.log.Warn("queue: cut torn tail", "segment", s.name, "offset", acceptedEnd, "bytes", cut)
+			l.mu.Lock()
+			l.stats.TornBytes += int64(cut)
+			l.mu.Unlock()
+		}
+		l.seg, l.segFirst, l.segOff = f, s.first, int64(acceptedEnd)
+		l.mu.Lock()
+		l.segs = append(l.segs, segInfo{first: s.first, path: s.path, end: l.segOff})
+		l.mu.Unlock()
+	}
+	if len(segs) == 0 {
+		path := filepath.Join(l.segDir, segName(0))
+		f, err := createSegment(path, 0)
+		if err != nil {
+			return err
+		}
+		if err := syncDir(l.segDir); err != nil {
+			f.Close()
+			return err
+		}
+		l.seg, l.segFirst, l.segOff = f, 0, segHeaderSize
+		l.mu.Lock()
+		l.segs = append(l.segs, segInfo{first: 0, path: path, end: segHeaderSize})
+		l.mu.Unlock()
+	}
+	return nil
+}
+
+func (l *Ledger) readGenesis(body []byte) {
+	var g struct {
+		Attributes struct {
+			LedgerID string `json:"ledger_id"`
+			Origin   string `json:"origin"`
+		} `json:"attributes"`
+	}
+	if err := json.Unmarshal(body, &g); err != nil {
+		l.log.Error("queue: genesis entry unreadable", "err", err)
+		return
+	}
+	l.ledgerID, l.origin = g.Attributes.LedgerID, g.Attributes.Origin
+}
+
+// quarantine copies a damaged segment into <Dir>/quarantine once.
+func (l *Ledger) quarantine(s segFile) {
+	qdir := filepath.Join(l.opts.Dir, "quarantine")
+	dst := filepath.Join(qdir, s.name)
+	if _, err := os.Stat(dst); err == nil {
+		return
+	}
+	if err := os.MkdirAll(qdir, 0o700); err != nil {
+		l.log.Error("queue: quarantine", "err", err)
+		return
+	}
+	src, err := os.Open(s.path)
+	if err != nil {
+		l.log.Error("queue: quarantine", "err", err)
+		return
+	}
+	defer src.Close()
+	var buf []byte
+	if buf, err = io.ReadAll(src); err == nil {
+		err = writeFileAtomic(dst, buf, true)
+	}
+	if err != nil {
+		l.log.Error("queue: quarantine", "err", err)
+		return
+	}
+	l.log.Error("queue: damaged segment quarantined", "segment", s.name, "copy", dst)
+}
+
+// Ensure the hash store satisfies tlog.HashReader.
+var _ tlog.HashReader = (*hashStore)(nil)

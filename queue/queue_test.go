@@ -1,0 +1,493 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keeptrusts/kt/ledger"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+func testSigner(t testing.TB) *ledger.Signer {
+	t.Helper()
+	skey, _, err := ledger.GenerateKey(zeroReader{}, "kt-test")
+	require.NoError(t, err)
+	s, err := ledger.NewSigner(skey)
+	require.NoError(t, err)
+	return s
+}
+
+func testOpts(t testing.TB, dir string) Options {
+	return Options{Dir: dir, Signer: testSigner(t), Version: "test", CommitInterval: time.Millisecond}
+}
+
+func pend(id string, n int) Pending {
+	body := fmt.Appendf(nil, `{"id":%q,"n":%d}`, id, n)
+	return Pending{ID: id, Digest: digest(body), Body: body}
+}
+
+func digest(b []byte) (d [16]byte) {
+	s := sha256.Sum256(b)
+	copy(d[:], s[:])
+	return d
+}
+
+type readBack struct {
+	entries []*ledger.Entry
+	cps     []*ledger.Checkpoint
+}
+
+// readAll reads the committed records of l and checks the chain, the
+// signatures and every checkpoint root.
+func readAll(t *testing.T, l *Ledger, s *ledger.Signer) readBack {
+	t.Helper()
+	r, err := l.NewReader(0)
+	require.NoError(t, err)
+	defer r.Close()
+	v, err := ledger.NewVerifier(s.VerifierKey())
+	require.NoError(t, err)
+	var out readBack
+	var tree ledger.Tree
+	var prev ledger.Hash
+	for {
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		switch rec.Kind {
+		case KindEntry:
+			e, err := ledger.ParseLine(rec.Line)
+			require.NoError(t, err, "%s", rec.Line)
+			require.Equal(t, uint64(len(out.entries)), e.Seq)
+			require.Equal(t, rec.Seq, e.Seq)
+			require.Equal(t, prev, e.PrevHash, "seq %d", e.Seq)
+			require.Equal(t, e.ComputeHash(), e.Hash, "seq %d", e.Seq)
+			require.True(t, v.VerifyHash(e.Hash, e.Sig), "seq %d", e.Seq)
+			require.Equal(t, s.KeyID(), e.KeyID)
+			prev = e.Hash
+			tree.Append(e.Hash)
+			out.entries = append(out.entries, e)
+		case KindCheckpoint:
+			c, err := ledger.OpenCheckpoint(rec.Checkpoint.Note, ledger.Keyring{v.KeyID(): v})
+			require.NoError(t, err)
+			require.LessOrEqual(t, c.Size, tree.Size())
+			root, err := tree.Root(c.Size)
+			require.NoError(t, err)
+			require.Equal(t, root, c.Root, "checkpoint size %d", c.Size)
+			require.Equal(t, c.Root, rec.Checkpoint.Root)
+			out.cps = append(out.cps, c)
+		}
+	}
+	require.Equal(t, l.Size(), uint64(len(out.entries)))
+	return out
+}
+
+func TestRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOpts(t, dir)
+	opts.SegmentBytes = 16 << 10 // force several segments
+	l, err := Open(opts)
+	require.NoError(t, err)
+	require.NotEmpty(t, l.LedgerID())
+	const G, N, B = 8, 20, 7
+	var wg sync.WaitGroup
+	seqs := make(map[string]uint64)
+	var mu sync.Mutex
+	for g := range G {
+		wg.Go(func() {
+			for n := range N {
+				var recs []Pending
+				for b := range B {
+					recs = append(recs, pend(fmt.Sprintf("g%d-n%d-b%d", g, n, b), n))
+				}
+				res, err := l.Append(context.Background(), recs)
+				if !assert.NoError(t, err) {
+					return
+				}
+				assert.Equal(t, B, res.New)
+				mu.Lock()
+				for i, r := range recs {
+					seqs[r.ID] = res.Seqs[i]
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, l.Close())
+	require.NoError(t, l.Close(), "second Close")
+	_, err = l.Append(context.Background(), []Pending{pend("late", 0)})
+	require.ErrorIs(t, err, ErrClosed)
+
+	l, err = Open(opts)
+	require.NoError(t, err)
+	defer l.Close()
+	rb := readAll(t, l, opts.Signer)
+	// genesis + events + final checkpoint entry
+	require.Len(t, rb.entries, 1+G*N*B+1)
+	require.Contains(t, string(rb.entries[0].Body), `"action":"ledger.genesis"`)
+	require.Contains(t, string(rb.entries[0].Body), opts.Signer.VerifierKey())
+	last := rb.entries[len(rb.entries)-1]
+	require.Contains(t, string(last.Body), `"action":"ledger.checkpoint"`)
+	require.Contains(t, string(last.Body), fmt.Sprintf(`"tree_size":%d`, last.Seq))
+	for id, seq := range seqs {
+		require.Contains(t, string(rb.entries[seq].Body), id)
+	}
+	require.NotEmpty(t, rb.cps)
+	require.Equal(t, int64(l.Size()), l.LatestCheckpoint().Size)
+	require.Greater(t, l.Stats().Segments, 1)
+	anchor, err := os.ReadFile(filepath.Join(dir, "checkpoint"))
+	require.NoError(t, err)
+	require.Equal(t, l.LatestCheckpoint().Note, anchor)
+
+	// Readers from the middle, and waiting for new data.
+	r, err := l.NewReader(100)
+	require.NoError(t, err)
+	rec, err := r.Next()
+	require.NoError(t, err)
+	require.Equal(t, uint64(100), rec.Seq)
+	for err == nil {
+		_, err = r.Next()
+	}
+	require.ErrorIs(t, err, io.EOF)
+	ch := l.Changed()
+	_, err = l.Append(context.Background(), []Pending{pend("more", 1)})
+	require.NoError(t, err)
+	<-ch
+	var got []Record
+	for {
+		rec, err := r.Next()
+		if err != nil {
+			require.ErrorIs(t, err, io.EOF)
+			break
+		}
+		got = append(got, rec)
+	}
+	require.Len(t, got, 2)
+	require.Equal(t, l.Size()-1, got[0].Seq)
+	require.Equal(t, KindCheckpoint, got[1].Kind)
+	require.NoError(t, r.Close())
+}
+
+func TestDedupeConflict(t *testing.T) {
+	opts := testOpts(t, t.TempDir())
+	l, err := Open(opts)
+	require.NoError(t, err)
+	defer l.Close()
+	ctx := context.Background()
+	a, b := pend("a", 1), pend("b", 1)
+	res, err := l.Append(ctx, []Pending{a, b, a})
+	require.NoError(t, err)
+	assert.Equal(t, 2, res.New)
+	assert.Equal(t, 1, res.Duplicates)
+	assert.Equal(t, []uint64{1, 2, 1}, res.Seqs)
+	assert.Equal(t, uint64(1), res.FirstSeq)
+	assert.Equal(t, uint64(2), res.LastSeq)
+
+	res, err = l.Append(ctx, []Pending{b, pend("c", 1)})
+	require.NoError(t, err)
+	assert.Equal(t, []uint64{2, 3}, res.Seqs)
+	assert.Equal(t, 1, res.New)
+
+	size := l.Size()
+	_, err = l.Append(ctx, []Pending{pend("d", 1), pend("a", 2)})
+	var ce *ConflictError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 1, ce.Index)
+	assert.Equal(t, uint64(1), ce.Seq)
+	_, err = l.Append(ctx, []Pending{pend("e", 1), pend("e", 2)})
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 0, ce.Earlier)
+	assert.Equal(t, size, l.Size(), "nothing of a conflicting call is written")
+	st := l.Stats()
+	assert.Equal(t, uint64(2), st.Conflicts)
+	assert.Equal(t, uint64(2), st.Duplicates)
+
+	// The index survives a reopen.
+	require.NoError(t, l.Close())
+	l, err = Open(opts)
+	require.NoError(t, err)
+	defer l.Close()
+	res, err = l.Append(ctx, []Pending{b})
+	require.NoError(t, err)
+	assert.Equal(t, []uint64{2}, res.Seqs)
+	_, err = l.Append(ctx, []Pending{pend("b", 9)})
+	require.ErrorAs(t, err, &ce)
+}
+
+func TestErrFull(t *testing.T) {
+	opts := testOpts(t, t.TempDir())
+	opts.MaxPending = 3
+	l, err := Open(opts)
+	require.NoError(t, err)
+	defer l.Close()
+	ctx := context.Background()
+	_, err = l.Append(ctx, []Pending{pend("a", 1), pend("b", 1), pend("c", 1), pend("d", 1)})
+	require.ErrorIs(t, err, ErrFull)
+
+	// A disk failure: nothing acknowledged, the tip rolls back.
+	size := l.Size()
+	l.failWrite = func() error { return errors.New("no space left on device") }
+	_, err = l.Append(ctx, []Pending{pend("x", 1)})
+	require.ErrorIs(t, err, ErrFull)
+	assert.Equal(t, size, l.Size())
+	l.failWrite = nil
+	res, err := l.Append(ctx, []Pending{pend("x", 1)})
+	require.NoError(t, err)
+	assert.Equal(t, size, res.FirstSeq)
+	readAll(t, l, opts.Signer)
+}
+
+func TestCursors(t *testing.T) {
+	dir := t.TempDir()
+	c, err := OpenCursors(filepath.Join(dir, "cursors"))
+	require.NoError(t, err)
+	_, ok, err := c.Load("splunk_hec.soc")
+	require.NoError(t, err)
+	assert.False(t, ok)
+	require.NoError(t, c.Store("splunk_hec.soc", 42))
+	require.NoError(t, c.Store("splunk_hec.soc", 43))
+	n, ok, err := c.Load("splunk_hec.soc")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, uint64(43), n)
+	fi, err := os.Stat(filepath.Join(dir, "cursors", "splunk_hec.soc.cursor"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	des, err := os.ReadDir(filepath.Join(dir, "cursors"))
+	require.NoError(t, err)
+	assert.Len(t, des, 1, "no temp files left")
+	require.Error(t, c.Store("../x", 1))
+}
+
+// lastSegment returns the path of the newest segment.
+func lastSegment(t *testing.T, dir string) string {
+	segs, err := listSegments(filepath.Join(dir, "segments"))
+	require.NoError(t, err)
+	return segs[len(segs)-1].path
+}
+
+// frameOffsets returns the frame start offsets of a segment file.
+func frameOffsets(t *testing.T, path string) []int {
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var offs []int
+	_, err = scanSegment("x", b, func(off int, _ byte, _ []byte) error { offs = append(offs, off); return nil })
+	require.NoError(t, err)
+	return offs
+}
+
+func TestTornTail(t *testing.T) {
+	base := t.TempDir()
+	opts := testOpts(t, base)
+	l, err := Open(opts)
+	require.NoError(t, err)
+	for i := range 5 {
+		_, err := l.Append(context.Background(), []Pending{pend(fmt.Sprint("e", i), i), pend(fmt.Sprint("f", i), i)})
+		require.NoError(t, err)
+	}
+	acked := l.Size()
+	require.NoError(t, l.Close()) // adds a checkpoint entry
+	seg := lastSegment(t, base)
+	full, err := os.ReadFile(seg)
+	require.NoError(t, err)
+	offs := frameOffsets(t, seg)
+	// Cut at every byte of the last 5 frames: the ones written by Close
+	// (checkpoint entry + checkpoint) and the last Append's. A cut inside
+	// Close's commit is a crash; a cut before it loses acknowledged data
+	// (not a crash) but must still recover cleanly.
+	start := offs[len(offs)-5]
+	closeCommit := offs[len(offs)-2]
+	for cut := start; cut <= len(full); cut++ {
+		dir := t.TempDir()
+		copyDir(t, base, dir)
+		require.NoError(t, os.WriteFile(lastSegment(t, dir), full[:cut], 0o600))
+		o := opts
+		o.Dir = dir
+		l, err := Open(o)
+		require.NoError(t, err, "cut %d", cut)
+		if cut >= closeCommit {
+			require.GreaterOrEqual(t, l.Size(), acked, "cut %d: acknowledged entries kept", cut)
+		}
+		rb := readAll(t, l, opts.Signer)
+		_, err = l.Append(context.Background(), []Pending{pend("after", 1)})
+		require.NoError(t, err)
+		require.NoError(t, l.Close())
+		l, err = Open(o)
+		require.NoError(t, err)
+		rb2 := readAll(t, l, opts.Signer)
+		require.Len(t, rb2.entries, len(rb.entries)+2) // + "after" + checkpoint entry
+		require.NoError(t, l.Close())
+		dmg, err := Scan(dir, func(Record) error { return nil })
+		require.NoError(t, err)
+		require.Empty(t, dmg, "cut %d", cut)
+	}
+	// Garbage appended.
+	for _, junk := range [][]byte{bytes.Repeat([]byte{0}, 100), []byte("garbage"), full[offs[2]:offs[3]]} {
+		dir := t.TempDir()
+		copyDir(t, base, dir)
+		f, err := os.OpenFile(lastSegment(t, dir), os.O_APPEND|os.O_WRONLY, 0)
+		require.NoError(t, err)
+		_, err = f.Write(junk)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		o := opts
+		o.Dir = dir
+		l, err := Open(o)
+		require.NoError(t, err)
+		require.Equal(t, acked+1, l.Size())
+		readAll(t, l, opts.Signer)
+		require.NoError(t, l.Close())
+	}
+}
+
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	require.NoError(t, os.CopyFS(dst, os.DirFS(src)))
+}
+
+func TestDamageInMiddle(t *testing.T) {
+	base := t.TempDir()
+	opts := testOpts(t, base)
+	l, err := Open(opts)
+	require.NoError(t, err)
+	for i := range 10 {
+		_, err := l.Append(context.Background(), []Pending{pend(fmt.Sprint("e", i), i)})
+		require.NoError(t, err)
+	}
+	size := l.Size()
+	require.NoError(t, l.Close())
+	seg := lastSegment(t, base)
+	offs := frameOffsets(t, seg)
+	b, err := os.ReadFile(seg)
+	require.NoError(t, err)
+	b[offs[5]+20] ^= 0xff // flip a byte inside frame 5 (an entry or checkpoint)
+	require.NoError(t, os.WriteFile(seg, b, 0o600))
+	before, err := os.ReadFile(seg)
+	require.NoError(t, err)
+
+	var n int
+	dmg, err := Scan(base, func(Record) error { n++; return nil })
+	require.NoError(t, err)
+	require.Len(t, dmg, 1)
+	assert.Equal(t, CorruptFrame, dmg[0].Kind)
+	assert.Equal(t, int64(offs[5]), dmg[0].Offset)
+	assert.Equal(t, int64(offs[6]-offs[5]), dmg[0].Bytes)
+	assert.Equal(t, len(offs)-1, n)
+	after, err := os.ReadFile(seg)
+	require.NoError(t, err)
+	require.Equal(t, before, after, "Scan never writes")
+
+	l, err = Open(opts)
+	require.NoError(t, err)
+	defer l.Close()
+	assert.Equal(t, 1, l.Stats().Damaged)
+	assert.GreaterOrEqual(t, l.Size(), size+1-1)
+	_, err = os.Stat(filepath.Join(base, "quarantine", filepath.Base(seg)))
+	require.NoError(t, err)
+	// Later entries are still readable.
+	r, err := l.NewReader(0)
+	require.NoError(t, err)
+	var last uint64
+	for {
+		rec, err := r.Next()
+		if err != nil {
+			require.ErrorIs(t, err, io.EOF)
+			break
+		}
+		if rec.Kind == KindEntry {
+			last = rec.Seq
+		}
+	}
+	assert.Equal(t, l.Size()-1, last)
+	_, err = l.Append(context.Background(), []Pending{pend("after", 1)})
+	require.NoError(t, err)
+}
+
+func TestHashStoreRepair(t *testing.T) {
+	base := t.TempDir()
+	opts := testOpts(t, base)
+	l, err := Open(opts)
+	require.NoError(t, err)
+	for i := range 20 {
+		_, err := l.Append(context.Background(), []Pending{pend(fmt.Sprint("e", i), i)})
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Close())
+	hs := filepath.Join(base, "tree.hashes")
+	good, err := os.ReadFile(hs)
+	require.NoError(t, err)
+	for name, mod := range map[string][]byte{
+		"empty":   nil,
+		"shorter": good[:len(good)-100],
+		"longer":  append(bytes.Clone(good), bytes.Repeat([]byte{7}, 200)...),
+		"garbled": append(bytes.Clone(good[:len(good)-64]), bytes.Repeat([]byte{7}, 64)...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			copyDir(t, base, dir)
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "tree.hashes"), mod, 0o600))
+			o := opts
+			o.Dir = dir
+			l, err := Open(o)
+			require.NoError(t, err)
+			readAll(t, l, opts.Signer)
+			_, err = l.Append(context.Background(), []Pending{pend("x", 1)})
+			require.NoError(t, err)
+			readAll(t, l, opts.Signer)
+			require.NoError(t, l.Close())
+			got, err := os.ReadFile(filepath.Join(dir, "tree.hashes"))
+			require.NoError(t, err)
+			require.True(t, bytes.HasPrefix(got, good), "repaired store extends the good one")
+		})
+	}
+}
+
+func BenchmarkAppend(b *testing.B) {
+	opts := testOpts(b, b.TempDir())
+	opts.CommitInterval = 0
+	l, err := Open(opts)
+	require.NoError(b, err)
+	defer l.Close()
+	body := bytes.Repeat([]byte("x"), 1000)
+	var mu sync.Mutex
+	var ctr int
+	b.SetParallelism(8)
+	start := time.Now()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		recs := make([]Pending, 500)
+		for pb.Next() {
+			mu.Lock()
+			ctr++
+			c := ctr
+			mu.Unlock()
+			for i := range recs {
+				id := fmt.Sprintf("b%d-%d", c, i)
+				bd := fmt.Appendf(nil, `{"id":%q,"pad":%q}`, id, body[:1000-len(id)-20])
+				recs[i] = Pending{ID: id, Digest: digest(bd), Body: bd}
+			}
+			if _, err := l.Append(context.Background(), recs); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(ctr*500)/time.Since(start).Seconds(), "entries/s")
+}

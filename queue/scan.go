@@ -1,0 +1,169 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/keeptrusts/kt/ledger"
+)
+
+// DamageKind says what is wrong with a byte range of a segment.
+type DamageKind string
+
+// Kinds of damage.
+const (
+	// TornTail is an incomplete or invalid run of bytes at the end of a
+	// segment with no valid frame after it: what a crash during a write
+	// leaves. Open cuts it from the last segment.
+	TornTail DamageKind = "torn tail"
+	// CorruptFrame is an invalid run of bytes with valid frames after it:
+	// bit rot or tampering, never a crash. Open quarantines a copy.
+	CorruptFrame DamageKind = "corrupt frame"
+	// BadHeader is a segment header that does not check.
+	BadHeader DamageKind = "bad header"
+)
+
+// Damage is a damaged byte range of a segment.
+type Damage struct {
+	Segment string // file name, e.g. 00000000000000000000.seg
+	Offset  int64
+	Bytes   int64
+	Kind    DamageKind
+}
+
+func (d Damage) String() string {
+	return fmt.Sprintf("%s: %s at offset %d (%d bytes)", d.Segment, d.Kind, d.Offset, d.Bytes)
+}
+
+// Kind says what a Record holds.
+type Kind int
+
+// Record kinds.
+const (
+	KindEntry      Kind = 1 // a ledger entry
+	KindCheckpoint Kind = 2 // a commit checkpoint
+)
+
+// Record is one frame of the ledger as readers see it.
+type Record struct {
+	Kind       Kind
+	Seq        uint64             // entries: the seq
+	Line       []byte             // entries: the NDJSON wire line, no newline
+	Checkpoint *ledger.Checkpoint // checkpoints: the signed commit checkpoint
+}
+
+type segFile struct {
+	name  string
+	first uint64
+	path  string
+}
+
+// listSegments returns the segment files of dir/segments in seq order.
+func listSegments(segDir string) ([]segFile, error) {
+	des, err := os.ReadDir(segDir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("queue: list segments: %w", err)
+	}
+	var out []segFile
+	for _, de := range des {
+		name := de.Name()
+		base, ok := strings.CutSuffix(name, segSuffix)
+		if !ok || len(base) != segNameDigits || !de.Type().IsRegular() {
+			continue
+		}
+		first, err := strconv.ParseUint(base, 10, 64)
+		if err != nil {
+			continue
+		}
+		out = append(out, segFile{name: name, first: first, path: filepath.Join(segDir, name)})
+	}
+	slices.SortFunc(out, func(a, b segFile) int {
+		switch {
+		case a.first < b.first:
+			return -1
+		case a.first > b.first:
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+func segName(first uint64) string { return fmt.Sprintf("%0*d%s", segNameDigits, first, segSuffix) }
+
+// scanSegment calls fn for each valid frame of segment data b in order and
+// returns the damaged ranges. A damaged range with no valid frame after it
+// is a TornTail.
+func scanSegment(name string, b []byte, fn func(off int, typ byte, payload []byte) error) ([]Damage, error) {
+	var dmg []Damage
+	if _, ok := parseSegHeader(b); !ok {
+		n := min(len(b), segHeaderSize)
+		kind := BadHeader
+		if len(b) <= segHeaderSize {
+			kind = TornTail
+		}
+		dmg = append(dmg, Damage{Segment: name, Offset: 0, Bytes: int64(n), Kind: kind})
+	}
+	off := segHeaderSize
+	for off < len(b) {
+		typ, payload, n, err := parseFrame(b[off:])
+		if err != nil {
+			next := resync(b, off)
+			if next < 0 {
+				dmg = append(dmg, Damage{Segment: name, Offset: int64(off), Bytes: int64(len(b) - off), Kind: TornTail})
+				break
+			}
+			dmg = append(dmg, Damage{Segment: name, Offset: int64(off), Bytes: int64(next - off), Kind: CorruptFrame})
+			off = next
+			continue
+		}
+		if err := fn(off, typ, payload); err != nil {
+			return dmg, err
+		}
+		off += n
+	}
+	return dmg, nil
+}
+
+// Scan reads the ledger in dir read-only (it never writes or truncates)
+// and calls fn for every valid record in file order: entries and commit
+// checkpoints, including ones a running agent has not committed yet. It
+// returns every damaged byte range it skipped. An error from fn stops the
+// scan and is returned. Scan is for kt verify: it does not check hashes,
+// signatures or the chain.
+func Scan(dir string, fn func(Record) error) ([]Damage, error) {
+	segs, err := listSegments(filepath.Join(dir, "segments"))
+	if err != nil {
+		return nil, err
+	}
+	var all []Damage
+	var line []byte
+	var e wentry
+	for _, s := range segs {
+		b, err := os.ReadFile(s.path)
+		if err != nil {
+			return all, fmt.Errorf("queue: scan %s: %w", s.name, err)
+		}
+		dmg, err := scanSegment(s.name, b, func(_ int, typ byte, p []byte) error {
+			if typ == frameCheckpoint {
+				return fn(Record{Kind: KindCheckpoint, Checkpoint: decodeCheckpoint(p)})
+			}
+			decodeEntry(p, &e)
+			line = e.appendLine(line[:0])
+			return fn(Record{Kind: KindEntry, Seq: e.seq, Line: line})
+		})
+		all = append(all, dmg...)
+		if err != nil {
+			return all, err
+		}
+	}
+	return all, nil
+}
