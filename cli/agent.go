@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"os"
+	"runtime/pprof"
+
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/spf13/cobra"
@@ -9,7 +12,7 @@ import (
 )
 
 func newAgentCmd(build Build) *cobra.Command {
-	var configFile, logFormat, logLevel string
+	var configFile, logFormat, logLevel, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "agent [--config FILE]",
 		Short: "Run the kt daemon",
@@ -39,6 +42,17 @@ reported with file:line:col. SIGINT or SIGTERM stop it cleanly.`,
 				writeDiags(cmd, p, diags)
 				return &ExitError{Code: 2}
 			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return &ExitError{Code: 2, Err: err}
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return &ExitError{Code: 2, Err: err}
+				}
+				defer pprof.StopCPUProfile()
+			}
 			if err := agent.Run(cmd.Context(), cfg, agent.Options{Version: build.Version, Logger: log}); err != nil {
 				return &ExitError{Code: 1, Err: err}
 			}
@@ -47,6 +61,7 @@ reported with file:line:col. SIGINT or SIGTERM stop it cleanly.`,
 	}
 	cmd.Flags().StringVarP(&configFile, "config", "c", "", "HCL config file (default: the embedded default)")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	cmd.Flags().StringVar(&cpuProfile, "cpu-profile", "", "write a Go CPU profile of the whole run to this file (for performance reports)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }

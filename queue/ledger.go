@@ -166,6 +166,7 @@ type Ledger struct {
 	pending  int
 	closed   bool
 	segs     []segInfo
+	rejected map[string]map[int64]bool // frames recovery did not accept, by segment path and offset; readers skip them
 	size     uint64
 	latest   *ledger.Checkpoint
 	changed  chan struct{}
@@ -814,6 +815,7 @@ func (l *Ledger) resetState() {
 	l.next, l.tip, l.ckptEntryTo, l.latestW, l.ledgerID, l.origin = 0, ledger.Hash{}, 0, nil, "", ""
 	l.mu.Lock()
 	l.segs = nil
+	l.rejected = nil
 	l.stats = Stats{}
 	l.mu.Unlock()
 }
@@ -835,8 +837,16 @@ func (l *Ledger) scanAll(segs []segFile, storeLeaves int64) error {
 			if typ == frameCheckpoint {
 				cp := decodeCheckpoint(p)
 				if cp.Size < 1 || uint64(cp.Size) > l.next {
+					l.reject(s.path, off)
 					l.log.Error("queue: checkpoint frame beyond the entries; skipped", "segment", s.name, "offset", off, "size", cp.Size)
 					return nil
+				}
+				if cp.Size <= l.tree.leaves {
+					if root, err := l.tree.root(cp.Size); err != nil || root != cp.Root {
+						l.reject(s.path, off)
+						l.log.Error("queue: checkpoint frame does not match the entries; skipped", "segment", s.name, "offset", off, "size", cp.Size)
+						return nil
+					}
 				}
 				l.latestW = cp
 				acceptedEnd = off + frameHeaderSize + len(p)
@@ -845,11 +855,13 @@ func (l *Ledger) scanAll(segs []segFile, storeLeaves int64) error {
 			decodeEntry(p, &e)
 			switch {
 			case e.seq < l.next:
+				l.reject(s.path, off)
 				l.log.Error("queue: entry out of order; skipped", "segment", s.name, "offset", off, "seq", e.seq, "want", l.next)
 				return nil
 			case e.seq > l.next:
 				missing := e.seq - l.next
 				if damagedSince <= 0 || missing > uint64(damagedSince/minEntryFrame)+1 {
+					l.reject(s.path, off)
 					l.log.Error("queue: entry out of order; skipped", "segment", s.name, "offset", off, "seq", e.seq, "want", l.next)
 					return nil
 				}
@@ -975,6 +987,24 @@ func (l *Ledger) scanAll(segs []segFile, storeLeaves int64) error {
 		l.mu.Unlock()
 	}
 	return nil
+}
+
+func (l *Ledger) reject(path string, off int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.rejected == nil {
+		l.rejected = map[string]map[int64]bool{}
+	}
+	if l.rejected[path] == nil {
+		l.rejected[path] = map[int64]bool{}
+	}
+	l.rejected[path][int64(off)] = true
+}
+
+func (l *Ledger) isRejected(path string, off int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rejected[path][off]
 }
 
 func (l *Ledger) readGenesis(body []byte) {

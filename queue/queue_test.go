@@ -325,6 +325,10 @@ func TestTornTail(t *testing.T) {
 			require.GreaterOrEqual(t, l.Size(), acked, "cut %d: acknowledged entries kept", cut)
 		}
 		rb := readAll(t, l, opts.Signer)
+		if cut%7 != 0 && cut != len(full) {
+			require.NoError(t, l.Close())
+			continue // the full append-and-reopen check on a sample of cuts
+		}
 		_, err = l.Append(context.Background(), []Pending{pend("after", 1)})
 		require.NoError(t, err)
 		require.NoError(t, l.Close())

@@ -142,7 +142,11 @@ func (r *Reader) Next() (Record, error) {
 			}
 			continue
 		}
+		off := r.pos
 		r.pos += int64(n)
+		if r.l.isRejected(r.seg.path, off) {
+			continue
+		}
 		if typ == frameCheckpoint {
 			c := decodeCheckpoint(p)
 			if uint64(c.Size) <= r.from {

@@ -140,7 +140,7 @@ func (s *Source) handle(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusUnauthorized, Unauthorized, "missing or wrong bearer token", nil)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), r.ContentLength, s.cfg.MaxBodyBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -253,6 +253,17 @@ func (s *Source) signatureProblem(r *http.Request, body []byte) string {
 		}
 	}
 	return "webhook-signature does not match the body"
+}
+
+// readBody reads the whole body into a buffer sized from Content-Length
+// (bounded by the limit), so a large batch is read without regrowing.
+func readBody(r io.Reader, length, limit int64) ([]byte, error) {
+	if length <= 0 || length > limit {
+		return io.ReadAll(r)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, length+1))
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 func hmacSum(key, msg []byte) []byte {
