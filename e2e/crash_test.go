@@ -50,8 +50,8 @@ func TestIntegrationCrash(t *testing.T) {
 					ids[i] = fmt.Sprintf("crash-c%d-b%d-e%d", c, b, i)
 					ev, _ := json.Marshal(map[string]any{
 						"id": ids[i], "time": "2026-03-01T10:00:00Z", "action": "config.update",
-						"actor":  map[string]any{"type": "user", "id": fmt.Sprintf("usr_%d", c)},
-						"target": map[string]any{"type": "config", "id": "cfg_1"},
+						"actor":   map[string]any{"type": "user", "id": fmt.Sprintf("usr_%d", c)},
+						"target":  map[string]any{"type": "config", "id": "cfg_1"},
 						"changes": map[string]any{"before": map[string]any{"n": b}, "after": map[string]any{"n": b + 1}},
 					})
 					body = append(append(body, ev...), '\n')

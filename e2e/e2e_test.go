@@ -149,4 +149,3 @@ func TestIntegrationEndToEnd(t *testing.T) {
 	assert.Equal(t, 0, code, stdout+stderr)
 	assert.Contains(t, stderr, "no --trust")
 }
-
