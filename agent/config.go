@@ -158,7 +158,7 @@ func load(p *hclparse.Parser, name string, src []byte, dir, defaultDataDir strin
 		KeyFile:            filepath.Join(cfg.DataDir, "signing.key"),
 		KeyName:            defaultKeyName(),
 		CheckpointInterval: 10 * time.Second,
-		CommitInterval:     100 * time.Millisecond,
+		CommitInterval:     10 * time.Millisecond,
 	}
 	if len(root.Signing) > 0 {
 		s := root.Signing[0]
@@ -257,7 +257,7 @@ func checkPlugin(kind string, b pluginHCL, known, built bool, seen map[string]hc
 	}
 	if prev, dup := seen[b.Name]; dup {
 		diags = diags.Extend(hclconf.Error(b.DefRange, fmt.Sprintf("Duplicate %s name", kind),
-			fmt.Sprintf("A %s named %q is already defined at %s; names must be unique (they key cursors, metrics and logs).", kind, b.Name, prev)))
+			fmt.Sprintf("A %s named %q is already defined at %s; names must be unique (they key cursors, metrics and logs).", kind, b.Name, pos(prev))))
 	} else {
 		seen[b.Name] = b.DefRange
 	}
@@ -278,7 +278,11 @@ func single(name string, n int, ranges []hcl.Range) hcl.Diagnostics {
 		return nil
 	}
 	return hclconf.Error(ranges[1], "Duplicate "+name+" block",
-		fmt.Sprintf("Only one %s block is allowed; the first is at %s.", name, ranges[0]))
+		fmt.Sprintf("Only one %s block is allowed; the first is at %s.", name, pos(ranges[0])))
+}
+
+func pos(r hcl.Range) string {
+	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
 }
 
 func blockRanges[T any](bs []T, f func(T) hcl.Range) []hcl.Range {

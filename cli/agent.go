@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"runtime/pprof"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -66,7 +68,35 @@ reported with file:line:col. SIGINT or SIGTERM stop it cleanly.`,
 	return cmd
 }
 
+// writeDiags prints each diagnostic as "file:line:col: error: summary",
+// the detail, and the source line with a caret under the column.
 func writeDiags(cmd *cobra.Command, p *hclparse.Parser, diags hcl.Diagnostics) {
-	w := hcl.NewDiagnosticTextWriter(cmd.ErrOrStderr(), p.Files(), 100, false)
-	_ = w.WriteDiagnostics(diags)
+	w := cmd.ErrOrStderr()
+	files := p.Files()
+	for _, d := range diags {
+		sev := "error"
+		if d.Severity == hcl.DiagWarning {
+			sev = "warning"
+		}
+		if d.Subject == nil {
+			fmt.Fprintf(w, "%s: %s\n", sev, d.Summary)
+		} else {
+			r := d.Subject
+			fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", r.Filename, r.Start.Line, r.Start.Column, sev, d.Summary)
+			if f, ok := files[r.Filename]; ok {
+				lines := strings.Split(string(f.Bytes), "\n")
+				if r.Start.Line >= 1 && r.Start.Line <= len(lines) {
+					src := strings.TrimRight(lines[r.Start.Line-1], "\r")
+					fmt.Fprintf(w, "    %s\n    %s^\n", src, strings.Repeat(" ", max(r.Start.Column-1, 0)))
+				}
+			}
+		}
+		if d.Detail != "" {
+			fmt.Fprintf(w, "    %s\n", d.Detail)
+		}
+	}
+	n := len(diags)
+	if n > 1 {
+		fmt.Fprintf(w, "%d problems\n", n)
+	}
 }
