@@ -11,16 +11,19 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/keeptrusts/kt/internal/sdnotify"
 	"github.com/keeptrusts/kt/pipeline"
 	"github.com/keeptrusts/kt/query"
 	"github.com/keeptrusts/kt/queue"
@@ -182,19 +185,33 @@ func Run(ctx context.Context, cfg *Config, opt Options) error {
 		}()
 	}
 	ready.Store(true)
+	if err := sdnotify.Notify("READY=1"); err != nil {
+		log.Warn("systemd notify", "err", err)
+	}
 	log.Info("kt agent running", "version", opt.Version, "config", cfg.File, "webhooks", addrs.Webhooks, "query_api", addrs.QueryAPI)
 	if opt.Started != nil {
 		opt.Started(addrs)
 	}
 
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case runErr = <-srcErr:
-		log.Error("source failed, shutting down", "err", runErr)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down")
+			break wait
+		case runErr = <-srcErr:
+			log.Error("source failed, shutting down", "err", runErr)
+			break wait
+		case <-hup:
+			log.Warn("SIGHUP: config reload is not available yet; restart kt to apply a new config")
+		}
 	}
 	ready.Store(false)
+	_ = sdnotify.Notify("STOPPING=1")
 	stopSources()
 	srcWG.Wait()
 	stopSinks()

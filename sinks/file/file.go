@@ -209,9 +209,10 @@ func (s *Sink) batch(r *queue.Reader, buf *[]byte) (int, error) {
 			s.latest = rec.Checkpoint
 		}
 	}
-	if s.latest != nil && s.latest.Size > s.cpSize && n > 0 {
+	cpSize := s.cpSize
+	if s.latest != nil && s.latest.Size > cpSize && n > 0 {
 		b = append(append(b, sinks.CheckpointRecord(s.latest)...), '\n')
-		s.cpSize = s.latest.Size
+		cpSize = s.latest.Size
 	}
 	*buf = b
 	if len(b) == 0 {
@@ -220,6 +221,7 @@ func (s *Sink) batch(r *queue.Reader, buf *[]byte) (int, error) {
 	if err := s.write(b); err != nil {
 		return 0, err
 	}
+	s.cpSize = cpSize
 	atomic.StoreUint64(&s.next, next)
 	s.sent.Add(uint64(n))
 	if err := s.cursors.Store(s.key(), next); err != nil {
@@ -228,12 +230,22 @@ func (s *Sink) batch(r *queue.Reader, buf *[]byte) (int, error) {
 	return n, nil
 }
 
+// write appends b and fsyncs. On failure (a full disk) it cuts the file
+// back to where it was, so a retry never leaves half a line behind.
 func (s *Sink) write(b []byte) error {
-	if _, err := s.f.Write(b); err != nil {
-		return fmt.Errorf("file sink %s: write: %w", s.cfg.Name, err)
+	off, err := s.f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return fmt.Errorf("file sink %s: %w", s.cfg.Name, err)
 	}
-	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("file sink %s: fsync: %w", s.cfg.Name, err)
+	_, err = s.f.Write(b)
+	if err == nil {
+		err = s.f.Sync()
+	}
+	if err != nil {
+		if terr := s.f.Truncate(off); terr != nil {
+			s.log.Error("file sink: cannot cut back a failed write; the next start will", "sink", s.cfg.Name, "err", terr)
+		}
+		return fmt.Errorf("file sink %s: write: %w", s.cfg.Name, err)
 	}
 	return nil
 }
