@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"encoding/base64"
+	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -23,9 +25,15 @@ const (
 	kObject // kids hold the members in input order, duplicates flagged
 )
 
-// flagBigNumber marks a string that was a JSON number which does not
-// round-trip through float64.
-const flagBigNumber = 1
+// Flags of a value.
+const (
+	// flagBigNumber marks a string that was a JSON number which does not
+	// round-trip through float64.
+	flagBigNumber = 1 << iota
+	// flagPlain marks a string that needs no escaping in JSON (it holds no
+	// '"', '\\' or control character), so the encoder copies it as it is.
+	flagPlain
+)
 
 // value is one node of the ordered tree the decoder builds.
 type value struct {
@@ -37,9 +45,10 @@ type value struct {
 
 // member is an object member or an array element.
 type member struct {
-	key string
-	dup bool // a later occurrence of a key already in the object
-	v   value
+	key   string
+	dup   bool // a later occurrence of a key already in the object
+	plain bool // key needs no escaping (see flagPlain)
+	v     value
 }
 
 // get returns the first (non-duplicate) member named key.
@@ -53,6 +62,9 @@ func (v *value) get(key string) *value {
 }
 
 func str(s string) value { return value{kind: kString, s: s} }
+
+// plainStr is str for a string known to need no escaping.
+func plainStr(s string) value { return value{kind: kString, s: s, flag: flagPlain} }
 
 // seg is one step of a path: an object key, or an array index when idx >= 0.
 type seg struct {
@@ -85,21 +97,55 @@ func renderPath(p []seg) string {
 // Strings without escapes alias the input buffer (zero copy): the tree must
 // not outlive the call to Normalize, and anything that leaves the package is
 // copied.
+//
+// The members of all the objects and arrays at one depth are appended to
+// that depth's level, in input order; only one container per depth is open
+// at a time, so a container's kids are one contiguous run of its level and
+// are never copied, and a value is parsed straight into its member. The
+// path of an error is read off the open levels.
 type decoder struct {
 	data     []byte
 	pos      int
 	maxDepth int
 	maxField int
 	escape   bool
-	path     []seg
-	stack    []member // members being parsed, copied out exact-size
+	base     int     // depth the document is placed at
+	depth    int     // depth of the innermost open container
+	levels   []level // by depth
 	nBig     int
 	nDup     int
 	scratch  []byte
 }
 
+// level is the members of the containers at one depth, and the state of
+// the open one.
+type level struct {
+	m       []member
+	start   int  // the open container's first member
+	array   bool // the open container is an array
+	inValue bool // the open container's last member's value is being parsed
+}
+
+// path returns the path of the value being parsed.
+func (d *decoder) path() []seg {
+	var p []seg
+	for k := d.base + 1; k <= d.depth && k < len(d.levels); k++ {
+		lv := &d.levels[k]
+		if !lv.inValue {
+			break
+		}
+		i := len(lv.m) - 1
+		if lv.array {
+			p = append(p, seg{idx: i - lv.start})
+		} else {
+			p = append(p, seg{key: lv.m[i].key, idx: -1})
+		}
+	}
+	return p
+}
+
 func (d *decoder) fail(reason string) *FieldError {
-	return &FieldError{Field: renderPath(d.path), Reason: reason}
+	return &FieldError{Field: renderPath(d.path()), Reason: reason}
 }
 
 func (d *decoder) syntax(what string) *FieldError {
@@ -120,12 +166,13 @@ func (d *decoder) skipWS() {
 // parseDocument parses one complete JSON text; base is the depth of the
 // position the document is placed at (0 for a record).
 func (d *decoder) parseDocument(base int) (value, *FieldError) {
+	d.base, d.depth = base, base
 	d.skipWS()
 	if d.pos >= len(d.data) {
 		return value{}, d.syntax("empty input")
 	}
-	v, err := d.parseValue(base)
-	if err != nil {
+	var v value
+	if err := d.parseValue(base, &v); err != nil {
 		return value{}, err
 	}
 	d.skipWS()
@@ -135,37 +182,41 @@ func (d *decoder) parseDocument(base int) (value, *FieldError) {
 	return v, nil
 }
 
-func (d *decoder) parseValue(depth int) (value, *FieldError) {
+// parseValue parses the value at d.pos into *out, which is zero; depth is
+// the depth of the container holding it.
+func (d *decoder) parseValue(depth int, out *value) *FieldError {
 	if d.pos >= len(d.data) {
-		return value{}, d.syntax("unexpected end of input")
+		return d.syntax("unexpected end of input")
 	}
 	switch c := d.data[d.pos]; {
 	case c == '{':
-		return d.parseObject(depth + 1)
+		return d.parseObject(depth+1, out)
 	case c == '[':
-		return d.parseArray(depth + 1)
+		return d.parseArray(depth+1, out)
 	case c == '"':
-		s, big, err := d.parseString()
-		return value{kind: kString, s: s, flag: big}, err
+		s, flag, err := d.parseString()
+		out.kind, out.s, out.flag = kString, s, flag
+		return err
 	case c == '-' || (c >= '0' && c <= '9'):
-		return d.parseNumber()
+		return d.parseNumber(out)
 	case c == 't':
-		return d.literal("true", value{kind: kTrue})
+		return d.literal("true", kTrue, out)
 	case c == 'f':
-		return d.literal("false", value{kind: kFalse})
+		return d.literal("false", kFalse, out)
 	case c == 'n':
-		return d.literal("null", value{kind: kNull})
+		return d.literal("null", kNull, out)
 	default:
-		return value{}, d.syntax("invalid character")
+		return d.syntax("invalid character")
 	}
 }
 
-func (d *decoder) literal(lit string, v value) (value, *FieldError) {
+func (d *decoder) literal(lit string, k kind, out *value) *FieldError {
 	if len(d.data)-d.pos >= len(lit) && string(d.data[d.pos:d.pos+len(lit)]) == lit {
 		d.pos += len(lit)
-		return v, nil
+		out.kind = k
+		return nil
 	}
-	return value{}, d.syntax("invalid literal")
+	return d.syntax("invalid literal")
 }
 
 func (d *decoder) tooDeep(depth int) *FieldError {
@@ -175,46 +226,74 @@ func (d *decoder) tooDeep(depth int) *FieldError {
 	return nil
 }
 
-func (d *decoder) parseObject(depth int) (value, *FieldError) {
+// open starts a container at depth and returns where its members begin.
+func (d *decoder) open(depth int, array bool) int {
+	for len(d.levels) <= depth {
+		d.levels = append(d.levels, level{})
+	}
+	lv := &d.levels[depth]
+	lv.start, lv.array, lv.inValue = len(lv.m), array, false
+	d.depth = depth
+	return lv.start
+}
+
+// close ends the container at depth and returns its kids, capacity equal
+// to length so that an append to them never writes into a neighbour.
+func (d *decoder) close(depth int) []member {
+	lv := &d.levels[depth]
+	d.depth = depth - 1
+	return lv.m[lv.start:len(lv.m):len(lv.m)]
+}
+
+func (d *decoder) parseObject(depth int, out *value) *FieldError {
 	if err := d.tooDeep(depth); err != nil {
-		return value{}, err
+		return err
 	}
 	d.pos++ // '{'
-	v := value{kind: kObject}
+	out.kind = kObject
 	d.skipWS()
 	if d.pos < len(d.data) && d.data[d.pos] == '}' {
 		d.pos++
-		return v, nil
+		return nil
 	}
 	var seen map[string]struct{}
-	base := len(d.stack)
+	// While the names come in strictly increasing byte order (as from
+	// most encoders), none can repeat an earlier one: no search.
+	ordered := true
+	base := d.open(depth, false)
 	for {
 		d.skipWS()
 		if d.pos >= len(d.data) {
-			return value{}, d.syntax("unexpected end of input")
+			return d.syntax("unexpected end of input")
 		}
 		if d.data[d.pos] != '"' {
-			return value{}, d.syntax("expected a member name")
+			return d.syntax("expected a member name")
 		}
-		key, _, err := d.parseString()
+		key, kflag, err := d.parseString()
 		if err != nil {
-			return value{}, err
+			return err
 		}
 		d.skipWS()
 		if d.pos >= len(d.data) || d.data[d.pos] != ':' {
 			if d.pos >= len(d.data) {
-				return value{}, d.syntax("unexpected end of input")
+				return d.syntax("unexpected end of input")
 			}
-			return value{}, d.syntax("expected ':'")
+			return d.syntax("expected ':'")
 		}
 		d.pos++
 		d.skipWS()
+		lv := &d.levels[depth]
+		if ordered && len(lv.m) > base && lv.m[len(lv.m)-1].key >= key {
+			ordered = false
+		}
 		dup := false
-		if seen != nil {
+		if ordered {
+			// a new name
+		} else if seen != nil {
 			_, dup = seen[key]
 			seen[key] = struct{}{}
 		} else {
-			open := d.stack[base:]
+			open := lv.m[base:]
 			for i := range open {
 				if open[i].key == key {
 					dup = true
@@ -232,75 +311,66 @@ func (d *decoder) parseObject(depth int) (value, *FieldError) {
 		if dup {
 			d.nDup++
 		}
-		d.path = append(d.path, seg{key: key, idx: -1})
-		el, err := d.parseValue(depth)
-		if err != nil {
-			return value{}, err
+		lv.m = append(lv.m, member{key: key, dup: dup, plain: kflag == flagPlain})
+		lv.inValue = true
+		// Deeper containers use deeper levels only: this member stays put.
+		if err := d.parseValue(depth, &lv.m[len(lv.m)-1].v); err != nil {
+			return err
 		}
-		d.path = d.path[:len(d.path)-1]
-		d.stack = append(d.stack, member{key: key, dup: dup, v: el})
+		d.levels[depth].inValue = false
 		d.skipWS()
 		if d.pos >= len(d.data) {
-			return value{}, d.syntax("unexpected end of input")
+			return d.syntax("unexpected end of input")
 		}
 		switch d.data[d.pos] {
 		case ',':
 			d.pos++
 		case '}':
 			d.pos++
-			v.kids = d.take(base)
-			return v, nil
+			out.kids = d.close(depth)
+			return nil
 		default:
-			return value{}, d.syntax("expected ',' or '}'")
+			return d.syntax("expected ',' or '}'")
 		}
 	}
 }
 
-func (d *decoder) parseArray(depth int) (value, *FieldError) {
+func (d *decoder) parseArray(depth int, out *value) *FieldError {
 	if err := d.tooDeep(depth); err != nil {
-		return value{}, err
+		return err
 	}
 	d.pos++ // '['
-	v := value{kind: kArray}
+	out.kind = kArray
 	d.skipWS()
 	if d.pos < len(d.data) && d.data[d.pos] == ']' {
 		d.pos++
-		return v, nil
+		return nil
 	}
-	base := len(d.stack)
-	for i := 0; ; i++ {
+	d.open(depth, true)
+	for {
 		d.skipWS()
-		d.path = append(d.path, seg{idx: i})
-		el, err := d.parseValue(depth)
-		if err != nil {
-			return value{}, err
+		lv := &d.levels[depth]
+		lv.m = append(lv.m, member{})
+		lv.inValue = true
+		if err := d.parseValue(depth, &lv.m[len(lv.m)-1].v); err != nil {
+			return err
 		}
-		d.path = d.path[:len(d.path)-1]
-		d.stack = append(d.stack, member{v: el})
+		d.levels[depth].inValue = false
 		d.skipWS()
 		if d.pos >= len(d.data) {
-			return value{}, d.syntax("unexpected end of input")
+			return d.syntax("unexpected end of input")
 		}
 		switch d.data[d.pos] {
 		case ',':
 			d.pos++
 		case ']':
 			d.pos++
-			v.kids = d.take(base)
-			return v, nil
+			out.kids = d.close(depth)
+			return nil
 		default:
-			return value{}, d.syntax("expected ',' or ']'")
+			return d.syntax("expected ',' or ']'")
 		}
 	}
-}
-
-// take moves the members above base off the stack into an exact-size slice.
-func (d *decoder) take(base int) []member {
-	kids := make([]member, len(d.stack)-base)
-	copy(kids, d.stack[base:])
-	clear(d.stack[base:])
-	d.stack = d.stack[:base]
-	return kids
 }
 
 func hexVal(c byte) rune {
@@ -331,20 +401,31 @@ func (d *decoder) hex4(at int) rune {
 }
 
 // parseString parses the string at d.pos (a '"'). The second result is
-// always 0; it keeps the call sites symmetrical with numbers.
+// flagPlain for a string without escapes, which therefore holds no '"',
+// '\\' or control character, else 0.
 func (d *decoder) parseString() (string, uint8, *FieldError) {
 	start := d.pos + 1
 	i := start
 	data := d.data
-	// Fast path: plain ASCII.
-	for i < len(data) {
-		c := data[i]
-		if c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+	// Fast path: eight bytes at a time up to the first '"', '\\' or
+	// control character, noting any non-ASCII byte.
+	var high uint64
+	for i+8 <= len(data) {
+		x := binary.LittleEndian.Uint64(data[i:])
+		q := x ^ ('"' * lanes01)
+		bs := x ^ ('\\' * lanes01)
+		if hit := ((x - 0x20*lanes01) | (q - lanes01) | (bs - lanes01)) &^ x & lanes80; hit != 0 {
+			// The lowest flagged lane is a real match (a borrow only
+			// flags lanes above one): skip the lanes before it.
+			n := bits.TrailingZeros64(hit) / 8
+			high |= x & (1<<(8*n) - 1)
+			i += n
 			break
 		}
-		i++
+		high |= x
+		i += 8
 	}
-	escaped, nonASCII := false, false
+	escaped, nonASCII := false, high&lanes80 != 0
 	for ; i < len(data); i++ {
 		c := data[i]
 		if c == '"' {
@@ -378,7 +459,7 @@ func (d *decoder) parseString() (string, uint8, *FieldError) {
 			s, err := d.invalidUTF8(raw)
 			return s, 0, err
 		}
-		return unsafe.String(unsafe.SliceData(raw), len(raw)), 0, nil
+		return unsafe.String(unsafe.SliceData(raw), len(raw)), flagPlain, nil
 	}
 	buf := d.scratch[:0]
 	surrogate := false
@@ -445,11 +526,15 @@ func (d *decoder) parseString() (string, uint8, *FieldError) {
 	if len(buf) > d.maxField {
 		return "", 0, d.fail("string longer than " + strconv.Itoa(d.maxField) + " bytes")
 	}
+	var s string
+	var err *FieldError
 	if (nonASCII || surrogate) && !utf8.Valid(buf) {
-		s, err := d.invalidUTF8(buf)
-		return s, 0, err
+		s, err = d.invalidUTF8(buf)
+	} else {
+		s = string(buf)
 	}
-	return string(buf), 0, nil
+	clear(buf) // scratch is pooled: keep no record data in it
+	return s, 0, err
 }
 
 func (d *decoder) invalidUTF8(raw []byte) (string, *FieldError) {
@@ -462,7 +547,7 @@ func (d *decoder) invalidUTF8(raw []byte) (string, *FieldError) {
 	return unsafe.String(unsafe.SliceData(b), len(b)), nil
 }
 
-func (d *decoder) parseNumber() (value, *FieldError) {
+func (d *decoder) parseNumber(out *value) *FieldError {
 	data := d.data
 	start := d.pos
 	i := start
@@ -471,7 +556,7 @@ func (d *decoder) parseNumber() (value, *FieldError) {
 	}
 	if i >= len(data) {
 		d.pos = i
-		return value{}, d.syntax("invalid number")
+		return d.syntax("invalid number")
 	}
 	simple := true
 	if data[i] == '0' {
@@ -482,7 +567,7 @@ func (d *decoder) parseNumber() (value, *FieldError) {
 		}
 	} else {
 		d.pos = i
-		return value{}, d.syntax("invalid number")
+		return d.syntax("invalid number")
 	}
 	if i < len(data) && data[i] == '.' {
 		simple = false
@@ -493,7 +578,7 @@ func (d *decoder) parseNumber() (value, *FieldError) {
 		}
 		if i == j {
 			d.pos = i
-			return value{}, d.syntax("invalid number")
+			return d.syntax("invalid number")
 		}
 	}
 	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
@@ -508,19 +593,20 @@ func (d *decoder) parseNumber() (value, *FieldError) {
 		}
 		if i == j {
 			d.pos = i
-			return value{}, d.syntax("invalid number")
+			return d.syntax("invalid number")
 		}
 	}
 	d.pos = i
 	tok := unsafe.String(&data[start], i-start)
 	if i-start > d.maxField {
-		return value{}, d.fail("number longer than " + strconv.Itoa(d.maxField) + " bytes")
+		return d.fail("number longer than " + strconv.Itoa(d.maxField) + " bytes")
 	}
 	v, big := numberValue(tok, simple)
 	if big {
 		d.nBig++
 	}
-	return v, nil
+	*out = v
+	return nil
 }
 
 // numberValue converts a JSON number token. A number that float64 holds

@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"encoding/binary"
 	"slices"
 	"unicode/utf8"
+	"unsafe"
 )
 
 const hexDigits = "0123456789abcdef"
@@ -12,8 +14,13 @@ const hexDigits = "0123456789abcdef"
 // otherwise \u00xx in lower case); s must be valid UTF-8.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
+	i := plainPrefix(s)
+	if i == len(s) {
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	start := 0
-	for i := 0; i < len(s); i++ {
+	for ; i < len(s); i++ {
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' {
 			continue
@@ -39,6 +46,42 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// appendPlain appends s, which needs no escaping, as a JSON string.
+func appendPlain(b []byte, s string) []byte {
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// SWAR constants: the byte b in every lane of a word.
+const (
+	lanes01 = 0x0101010101010101
+	lanes80 = 0x8080808080808080
+)
+
+// plainPrefix returns the length of the longest prefix of s that needs no
+// escaping in a JSON string (no '"', '\\' or control character), looking
+// at eight bytes at a time.
+func plainPrefix(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+		// A lane is flagged iff it is < 0x20, '"' or '\\' (exact for
+		// "any lane", which is all that is used).
+		q := x ^ ('"' * lanes01)
+		bs := x ^ ('\\' * lanes01)
+		if ((x-0x20*lanes01)|(q-lanes01)|(bs-lanes01))&^x&lanes80 != 0 {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			return i
+		}
+	}
+	return i
 }
 
 // utf16Key returns the first UTF-16 code unit of r, and the second (or 0).
@@ -82,13 +125,25 @@ func compareKeys(a, b string) int {
 func cmpMember(x, y member) int { return compareKeys(x.key, y.key) }
 
 // sortMembers sorts an object's members canonically (stable, so duplicate
-// keys keep their input order).
+// keys keep their input order). Objects are mostly small and sorted or
+// nearly so: an insertion sort moves each member that is out of place
+// once; a large unsorted object takes the library sort.
 func sortMembers(kids []member) {
 	for i := 1; i < len(kids); i++ {
-		if compareKeys(kids[i-1].key, kids[i].key) > 0 {
+		if compareKeys(kids[i-1].key, kids[i].key) <= 0 {
+			continue
+		}
+		if len(kids) > 32 {
 			slices.SortStableFunc(kids, cmpMember)
 			return
 		}
+		m := kids[i]
+		j := i - 1
+		for j > 0 && compareKeys(kids[j-1].key, m.key) > 0 {
+			j--
+		}
+		copy(kids[j+1:i+1], kids[j:i])
+		kids[j] = m
 	}
 }
 
@@ -104,6 +159,9 @@ func appendValue(b []byte, v *value) []byte {
 	case kNumber:
 		return append(b, v.s...)
 	case kString:
+		if v.flag&flagPlain != 0 {
+			return appendPlain(b, v.s)
+		}
 		return appendString(b, v.s)
 	case kArray:
 		b = append(b, '[')
@@ -121,7 +179,11 @@ func appendValue(b []byte, v *value) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.kids[i].key)
+			if v.kids[i].plain {
+				b = appendPlain(b, v.kids[i].key)
+			} else {
+				b = appendString(b, v.kids[i].key)
+			}
 			b = append(b, ':')
 			b = appendValue(b, &v.kids[i].v)
 		}

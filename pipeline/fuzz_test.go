@@ -78,9 +78,15 @@ func FuzzNormalize(f *testing.F) {
 // benchEvent is a typical ~1 KB event with nested changes and attributes.
 const benchEvent = `{"time": "2026-01-01T00:07:24.123456Z", "id": "evt_0013", "action": "gateway.config_push", "outcome": "success", "actor": {"type": "api_token", "id": "tok_ci_9f2", "name": "terraform-ci"}, "request": {"ip": "203.0.113.84", "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko)"}, "target": {"type": "gateway", "id": "gw_eu_1", "name": "gw-eu-west-1"}, "changes": {"before": {"version": 3, "routes": [{"name": "default", "model": "gpt-4o", "rate_limit": {"rpm": 600, "burst": 50}}, {"name": "batch", "model": "claude-3-haiku"}], "redaction": {"pii": true}}, "after": {"version": 4, "routes": [{"name": "default", "model": "gpt-4o", "rate_limit": {"rpm": 1200, "burst": 50}}, {"name": "eu", "model": "mistral-large", "region": "eu-west-1"}], "redaction": {"pii": true, "secrets": true}, "upstream": {"url": "https://api.example.net", "token": "tok-secret-value"}}}, "attributes": {"config_id": "cfg_gateway_prod", "config_version": 4, "result": "applied", "note": "Zoë Ångström — rollout wave 2"}, "org_id": "org_acme", "request_id": "req_c7", "correlation_id": "corr_release_2026_01"}`
 
+// ingestEvent is the event bench/ingest sends (its makeTemplate, id
+// filled in): compact, keys sorted, nested changes, an actor with ip and
+// user_agent, and plain top-level strings that go to attributes.
+const ingestEvent = `{"action":"config.update","actor":{"id":"usr_01H8A","ip":"203.0.113.84","name":"alice@acme.example","type":"user","user_agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"},"changes":{"after":{"routes":[{"model":"gpt-4o","name":"default","rate_limit":{"burst":80,"rpm":900}},{"model":"claude-3-haiku","name":"batch"}],"version":4},"before":{"routes":[{"model":"gpt-4o","name":"default","rate_limit":{"burst":50,"rpm":600}}],"version":3}},"cluster":"prod-7","comment":"rollout of the new rate limits; rollout of the new rate limits; rollout of the new rate limits; rollout of the new rate limits; rollout of the new rate limits; rollout of the new rate limits; ","correlation_id":"corr_release_7","id":"bench-0-000000000001","org_id":"org_acme","region":"eu-west-1","request_id":"req_bench-0-000000000001","target":{"id":"cfg_gateway_prod","name":"gateway-prod.yaml","type":"config"},"ticket":"CHG-2291","time":"2026-03-01T10:00:00.123456Z"}`
+
 func BenchmarkNormalize(b *testing.B) {
 	n := newNormalizer(b)
 	cases := []struct{ name, raw string }{
+		{"ingest-1KB", ingestEvent},
 		{"json-1KB", benchEvent},
 		{"yaml-changes", string(readLines(b, "control-plane-audit.ndjson")[12])},
 	}

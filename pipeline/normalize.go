@@ -1,12 +1,12 @@
 package pipeline
 
 import (
-	"crypto/sha256"
 	"math"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 )
@@ -64,7 +64,7 @@ type Event struct {
 type Normalizer struct {
 	opts  Options
 	paths [][]patSeg
-	bufs  sync.Pool
+	work  sync.Pool // of *work
 }
 
 // New returns a Normalizer for o (zero fields take their defaults).
@@ -124,8 +124,32 @@ type input struct {
 // record without one ("" means a new UUIDv7). Every refusal is a
 // *FieldError.
 func (n *Normalizer) Normalize(raw []byte, src Source, receivedAt time.Time, fallbackID string) (*Event, error) {
-	d := decoder{data: raw, maxDepth: n.opts.MaxDepth, maxField: n.opts.MaxFieldBytes, escape: n.opts.InvalidUTF8 == UTF8Escape}
+	w := n.getWork()
+	ev, err := n.normalize(w, raw, src, receivedAt, fallbackID)
+	n.putWork(w)
+	if err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// decoder returns a decoder of data using w's buffers; done gives them back.
+func (n *Normalizer) decoder(w *work, data []byte, escape bool) decoder {
+	return decoder{data: data, maxDepth: n.opts.MaxDepth, maxField: n.opts.MaxFieldBytes, escape: escape,
+		levels: w.levels, scratch: w.scratch}
+}
+
+func (d *decoder) done(w *work, err *FieldError) {
+	if err != nil {
+		clear(d.scratch[:cap(d.scratch)]) // an unescaped string may be half written
+	}
+	w.levels, w.scratch = d.levels, d.scratch
+}
+
+func (n *Normalizer) normalize(w *work, raw []byte, src Source, receivedAt time.Time, fallbackID string) (*Event, error) {
+	d := n.decoder(w, raw, n.opts.InvalidUTF8 == UTF8Escape)
 	root, ferr := d.parseDocument(0)
+	d.done(w, ferr)
 	if ferr != nil {
 		return nil, ferr
 	}
@@ -135,7 +159,8 @@ func (n *Normalizer) Normalize(raw []byte, src Source, receivedAt time.Time, fal
 	st := state{nBig: d.nBig, nDup: d.nDup}
 
 	var in input
-	var extras, topDups []member
+	extras, topDups := w.extras[:0], w.topDups[:0]
+	defer func() { w.extras, w.topDups = extras, topDups }()
 	for i := range root.kids {
 		m := &root.kids[i]
 		if m.dup {
@@ -194,7 +219,8 @@ func (n *Normalizer) Normalize(raw []byte, src Source, receivedAt time.Time, fal
 	}
 
 	ev := &Event{}
-	out := make([]member, 0, 16)
+	out := w.out[:0]
+	defer func() { w.out = out }()
 
 	// action
 	if in.action == nil || in.action.kind == kNull || (in.action.kind == kString && in.action.s == "") {
@@ -206,18 +232,18 @@ func (n *Normalizer) Normalize(raw []byte, src Source, receivedAt time.Time, fal
 	if !validAction(in.action.s) {
 		return nil, mustBe("action", "a dotted name without spaces or control characters")
 	}
-	ev.Action = strings.Clone(in.action.s)
-	out = append(out, member{key: "action", v: str(ev.Action)})
+	out = append(out, member{key: "action", v: *in.action})
 
 	// actor (with ip and user agent gathered from request and top level)
-	actor, err := n.actor(&in, &extras)
+	actor, err := n.actor(w, &in, &extras)
 	if err != nil {
 		return nil, err
 	}
 	out = append(out, member{key: "actor", v: actor})
 
 	// attributes are filled in at the end
-	attrs := newAttrSet()
+	attrs := &attrSet{kids: w.attrs[:0]}
+	defer func() { w.attrs = attrs.kids }()
 	if in.attributes != nil {
 		for _, m := range in.attributes.kids {
 			attrs.addInput(m)
@@ -227,27 +253,28 @@ func (n *Normalizer) Normalize(raw []byte, src Source, receivedAt time.Time, fal
 	// category
 	switch {
 	case in.category == nil || in.category.kind == kNull:
-		ev.Category = inferCategory(ev.Action)
+		ev.Category = inferCategory(in.action.s)
 	case in.category.kind == kString && isCategory(in.category.s):
 		ev.Category = canonicalCategory(in.category.s)
 	default:
 		return nil, mustBe("category", "one of "+strings.Join(Categories, ", ")+", "+CategoryOther)
 	}
-	out = append(out, member{key: "category", v: str(ev.Category)})
+	out = append(out, member{key: "category", v: plainStr(ev.Category)})
 
 	// changes
 	if in.changes != nil && in.changes.kind != kNull {
 		if in.changes.kind != kObject {
 			return nil, mustBe("changes", "an object")
 		}
-		ch := value{kind: kObject, kids: make([]member, 0, len(in.changes.kids))}
-		for _, m := range in.changes.kids {
+		ch := value{kind: kObject, kids: append(w.changes[:0], in.changes.kids...)}
+		w.changes = ch.kids
+		for i := range ch.kids {
+			m := &ch.kids[i]
 			if !m.dup && (m.key == "before" || m.key == "after") && m.v.kind == kString {
-				if doc, ok := n.parseDoc(m.v.s, 2, &st); ok {
+				if doc, ok := n.parseDoc(w, m.v.s, 2, &st); ok {
 					m.v = doc
 				}
 			}
-			ch.kids = append(ch.kids, m)
 		}
 		out = append(out, member{key: "changes", v: ch})
 	}
@@ -256,19 +283,24 @@ func (n *Normalizer) Normalize(raw []byte, src Source, receivedAt time.Time, fal
 		return nil, err
 	}
 
-	// id
+	// id; the strings that leave the package are copied, ID and Action in
+	// one allocation.
+	var idFlag uint8
 	switch {
 	case in.id == nil || in.id.kind == kNull || (in.id.kind == kString && in.id.s == ""):
 		ev.ID = fallbackID
 		if ev.ID == "" {
 			ev.ID = NewID()
 		}
+		ev.Action = strings.Clone(in.action.s)
 	case in.id.kind == kString || in.id.kind == kNumber:
-		ev.ID = strings.Clone(in.id.s)
+		both := in.id.s + in.action.s
+		ev.ID, ev.Action = both[:len(in.id.s)], both[len(in.id.s):]
+		idFlag = in.id.flag & flagPlain
 	default:
 		return nil, mustBe("id", "a string")
 	}
-	out = append(out, member{key: "id", v: str(ev.ID)})
+	out = append(out, member{key: "id", v: value{kind: kString, s: ev.ID, flag: idFlag}})
 
 	if err := optString(&out, "org_id", in.orgID); err != nil {
 		return nil, err
@@ -280,15 +312,17 @@ func (n *Normalizer) Normalize(raw []byte, src Source, receivedAt time.Time, fal
 		o, ok := "", false
 		if in.outcome.kind == kString {
 			o, ok = canonicalOutcome(in.outcome.s)
-		} else if in.outcome.kind == kTrue || in.outcome.kind == kFalse {
-			o, ok = map[bool]string{true: "success", false: "failure"}[in.outcome.kind == kTrue], true
+		} else if in.outcome.kind == kTrue {
+			o, ok = "success", true
+		} else if in.outcome.kind == kFalse {
+			o, ok = "failure", true
 		}
 		if !ok {
 			return nil, mustBe("outcome", "success or failure")
 		}
 		outcome = o
 	}
-	out = append(out, member{key: "outcome", v: str(outcome)})
+	out = append(out, member{key: "outcome", v: plainStr(outcome)})
 	if err := optString(&out, "reason", in.reason); err != nil {
 		return nil, err
 	}
@@ -297,7 +331,7 @@ func (n *Normalizer) Normalize(raw []byte, src Source, receivedAt time.Time, fal
 	if receivedAt.IsZero() {
 		receivedAt = time.Now()
 	}
-	out = append(out, member{key: "received_at", v: str(string(receivedAt.UTC().AppendFormat(nil, TimeLayout)))})
+	out = append(out, member{key: "received_at", v: plainStr(formatTime(w.recv[:0], receivedAt))})
 
 	if err := optString(&out, "request_id", in.requestID); err != nil {
 		return nil, err
@@ -305,7 +339,7 @@ func (n *Normalizer) Normalize(raw []byte, src Source, receivedAt time.Time, fal
 
 	// source
 	if src != (Source{}) {
-		s := value{kind: kObject}
+		s := value{kind: kObject, kids: w.src[:0]}
 		if src.File != "" {
 			s.kids = append(s.kids, member{key: "file", v: str(src.File)})
 		}
@@ -350,34 +384,43 @@ func (n *Normalizer) Normalize(raw []byte, src Source, receivedAt time.Time, fal
 	if !ev.Time.Equal(t) {
 		extras = append(extras, member{key: AttrTimeInput, v: *in.time})
 	}
-	out = append(out, member{key: "time", v: str(string(ev.Time.AppendFormat(nil, TimeLayout)))})
+	out = append(out, member{key: "time", v: plainStr(formatTime(w.tm[:0], ev.Time))})
 
 	for _, m := range extras {
 		attrs.addInput(m)
 	}
 
 	// Redaction, then duplicates out of the tree.
-	w := walker{n: n, takeDups: st.nDup > 0,
-		secretCat: ev.Category == "secret" || strings.HasPrefix(ev.Action, "secret.")}
+	wk := walker{
+		n:         n,
+		secretCat: ev.Category == "secret" || strings.HasPrefix(ev.Action, "secret."),
+		takeDups:  st.nDup > 0,
+		noPath:    st.nDup == 0 && len(n.paths) == 0,
+		mac:       w.mac,
+		buf:       w.mbuf,
+		path:      w.path[:0],
+		dups:      w.dups[:0],
+	}
+	defer func() { w.mbuf, w.path, w.dups = wk.buf, wk.path[:0], wk.dups }()
 	for i := range out {
 		switch out[i].key {
 		case "action", "category", "id", "time", "received_at", "source", "outcome":
 			continue
 		}
-		w.path = append(w.path[:0], seg{key: out[i].key, idx: -1})
-		w.member(&out[i], false)
+		wk.path = append(wk.path[:0], seg{key: out[i].key, idx: -1})
+		wk.member(&out[i], false)
 	}
 	av := value{kind: kObject, kids: attrs.kids}
-	w.path = append(w.path[:0], seg{key: "attributes", idx: -1})
-	w.walk(&av)
+	wk.path = append(wk.path[:0], seg{key: "attributes", idx: -1})
+	wk.walk(&av)
 	attrs.kids = av.kids
 	for i := range topDups {
-		w.path = append(w.path[:0], seg{key: topDups[i].key, idx: -1})
-		w.member(&topDups[i], false)
-		w.dups = append(w.dups, dupRecord(topDups[i].key, topDups[i].v))
+		wk.path = append(wk.path[:0], seg{key: topDups[i].key, idx: -1})
+		wk.member(&topDups[i], false)
+		wk.addDup(topDups[i].key, &topDups[i].v)
 	}
-	if len(w.dups) > 0 {
-		attrs.addOwn(AttrDuplicateKeys, value{kind: kArray, kids: wrap(w.dups)})
+	if len(wk.dups) > 0 {
+		attrs.addOwn(AttrDuplicateKeys, value{kind: kArray, kids: wrap(wk.dups)})
 	}
 	if st.nBig > 0 {
 		// Paths are those of the final event, so collect with attributes
@@ -392,12 +435,9 @@ func (n *Normalizer) Normalize(raw []byte, src Source, receivedAt time.Time, fal
 	}
 	sortMembers(out)
 
-	// Encode.
-	bp, _ := n.bufs.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
-	b := append((*bp)[:0], '{')
+	// Encode into the pooled buffer, hash it without received_at (and the
+	// comma before it: it is never the first member), copy it out.
+	b := append(w.body[:0], '{')
 	cut0, cut1 := -1, -1
 	for i := range out {
 		if i > 0 {
@@ -406,7 +446,7 @@ func (n *Normalizer) Normalize(raw []byte, src Source, receivedAt time.Time, fal
 		if out[i].key == "received_at" {
 			cut0 = len(b) - 1
 		}
-		b = appendString(b, out[i].key)
+		b = appendPlain(b, out[i].key) // one of the names above
 		b = append(b, ':')
 		b = appendValue(b, &out[i].v)
 		if out[i].key == "received_at" {
@@ -414,17 +454,11 @@ func (n *Normalizer) Normalize(raw []byte, src Source, receivedAt time.Time, fal
 		}
 	}
 	b = append(b, '}')
+	w.body = b
 	ev.Body = append([]byte(nil), b...)
-	h := sha256.New()
-	h.Write(b[:cut0])
-	h.Write(b[cut1:])
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	copy(ev.Digest[:], sum[:16])
-	if cap(b) <= 1<<20 {
-		*bp = b
-		n.bufs.Put(bp)
-	}
+	w.sum.Write(b[:cut0])
+	w.sum.Write(b[cut1:])
+	copy(ev.Digest[:], w.sum.Sum(w.digest[:0]))
 	return ev, nil
 }
 
@@ -464,21 +498,22 @@ func optString(out *[]member, key string, v *value) error {
 // actor builds the actor object and takes ip/user_agent from request.* or
 // the top level when the actor lacks them; what is not moved stays for
 // attributes.
-func (n *Normalizer) actor(in *input, extras *[]member) (value, error) {
+func (n *Normalizer) actor(w *work, in *input, extras *[]member) (value, error) {
 	if in.actor == nil || in.actor.kind == kNull {
 		return value{}, missing("actor")
 	}
-	a := value{kind: kObject}
+	a := value{kind: kObject, kids: w.actor[:0]}
+	defer func() { w.actor = a.kids }()
 	switch in.actor.kind {
 	case kString:
 		if in.actor.s == "" {
 			return value{}, missing("actor")
 		}
-		a.kids = []member{{key: "id", v: *in.actor}, {key: "type", v: str("user")}}
+		a.kids = append(a.kids, member{key: "id", v: *in.actor}, member{key: "type", v: str("user")})
 	case kObject:
-		a.kids = make([]member, 0, len(in.actor.kids)+3)
 		hasType, hasID := false, false
-		for _, m := range in.actor.kids {
+		for i := range in.actor.kids {
+			m := &in.actor.kids[i]
 			if !m.dup {
 				switch m.key {
 				case "type", "id", "name", "ip", "user_agent":
@@ -503,13 +538,13 @@ func (n *Normalizer) actor(in *input, extras *[]member) (value, error) {
 					}
 				}
 			}
-			a.kids = append(a.kids, m)
+			a.kids = append(a.kids, *m)
 		}
 		if !hasID {
 			return value{}, missing("actor.id")
 		}
 		if !hasType {
-			a.kids = append(a.kids, member{key: "type", v: str("user")})
+			a.kids = append(a.kids, member{key: "type", plain: true, v: plainStr("user")})
 		}
 	default:
 		return value{}, mustBe("actor", "an object or a string")
@@ -523,13 +558,15 @@ func (n *Normalizer) actor(in *input, extras *[]member) (value, error) {
 		return true
 	}
 	if in.request != nil {
-		kept := make([]member, 0, len(in.request.kids))
-		for _, m := range in.request.kids {
+		kept := w.request[:0]
+		for i := range in.request.kids {
+			m := &in.request.kids[i]
 			if !m.dup && (m.key == "ip" || m.key == "user_agent") && take(m.key, &m.v) {
 				continue
 			}
-			kept = append(kept, m)
+			kept = append(kept, *m)
 		}
+		w.request = kept
 		if len(kept) > 0 {
 			*extras = append(*extras, member{key: "request", v: value{kind: kObject, kids: kept}})
 		}
@@ -596,6 +633,44 @@ func canonicalOutcome(s string) (string, bool) {
 	return "", false
 }
 
+// formatTime appends t in TimeLayout (UTC) to b, which the result aliases.
+func formatTime(b []byte, t time.Time) string {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		b = t.AppendFormat(b, TimeLayout)
+	} else {
+		hour, minute, sec := t.Clock()
+		b = appendDigits(b, year, 4)
+		b = append(b, '-')
+		b = appendDigits(b, int(month), 2)
+		b = append(b, '-')
+		b = appendDigits(b, day, 2)
+		b = append(b, 'T')
+		b = appendDigits(b, hour, 2)
+		b = append(b, ':')
+		b = appendDigits(b, minute, 2)
+		b = append(b, ':')
+		b = appendDigits(b, sec, 2)
+		b = append(b, '.')
+		b = appendDigits(b, t.Nanosecond()/1000, 6)
+		b = append(b, 'Z')
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// appendDigits appends the n low decimal digits of v >= 0.
+func appendDigits(b []byte, v, n int) []byte {
+	for i := n - 1; i >= 0; i-- {
+		b = append(b, 0)
+	}
+	for i := len(b) - 1; i >= len(b)-n; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return b
+}
+
 // parseTime accepts RFC 3339 with any precision and offset (also with a
 // space or lower-case t/z), and epoch seconds or milliseconds as a number
 // or a numeric string.
@@ -604,7 +679,7 @@ func parseTime(v *value) (time.Time, bool) {
 	switch {
 	case v.kind == kNumber:
 		return epochText(v.s)
-	case v.kind == kString && v.flag == 0:
+	case v.kind == kString && v.flag&flagBigNumber == 0:
 		s := v.s
 		if len(s) > 0 && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9')) && !strings.ContainsAny(s, "T:t ") {
 			if !isJSONNumber(s) {
@@ -692,8 +767,6 @@ type attrSet struct {
 	kids []member
 	idx  map[string]struct{}
 }
-
-func newAttrSet() *attrSet { return &attrSet{} }
 
 func (a *attrSet) has(key string) bool {
 	if a.idx != nil {

@@ -177,7 +177,7 @@ func TestRedaction(t *testing.T) {
 	require.NoError(t, err)
 	assertJCS(t, ev.Body)
 	body := string(ev.Body)
-	for _, s := range []string{"abc", "s3cret", "x1", "x2", "zzz", `"pw"`, `"drop"`, `"o1"`} {
+	for _, s := range []string{"Bearer abc", "s3cret", `"x1"`, `"x2"`, `"zzz"`, `"pw"`, `"drop"`, `"o1"`} {
 		assert.NotContains(t, body, s)
 	}
 	for _, s := range []string{`"max_tokens":100`, `"token_count":3`, `"secret_id":"sid"`, `"value":"plain"`, `"type":"api_token"`, `"keep"`, `"max_tokens":5`} {
@@ -444,4 +444,43 @@ func TestCompareKeys(t *testing.T) {
 		return ms
 	}())
 	assert.Equal(t, []string{"\r", "1", "\u0080", "\u00f6", "\u20ac", "\U0001f600", "\ufb33"}, keys)
+}
+
+func TestSecretKeyNames(t *testing.T) {
+	// isSecretKey is a switch by length; it must accept exactly the names
+	// of secretKeys (ASCII case-insensitively, '-' taken as '_').
+	var names []string
+	for _, k := range secretKeys {
+		names = append(names, k, strings.ToUpper(k), strings.ReplaceAll(k, "_", "-"), k+"s", k[1:], "x"+k[1:])
+	}
+	names = append(names, "max_tokens", "token_count", "secret_id", "value", "", "tokens", "Api-Key")
+	for _, name := range names {
+		want := false
+		for _, k := range secretKeys {
+			if strings.ReplaceAll(strings.ToLower(name), "-", "_") == k {
+				want = true
+			}
+		}
+		assert.Equal(t, want, isSecretKey(name), name)
+	}
+}
+
+func TestIngestEvent(t *testing.T) {
+	// The benchmark's event: canonical, and the same on every call (the
+	// pooled buffers must not leak between calls).
+	n := newNormalizer(t)
+	src := Source{Kind: "webhook", Name: "bench"}
+	first, err := n.Normalize([]byte(ingestEvent), src, testReceived, "")
+	require.NoError(t, err)
+	assertJCS(t, first.Body)
+	assert.Equal(t, "bench-0-000000000001", first.ID)
+	assert.Equal(t, "config.update", first.Action)
+	for i := 0; i < 3; i++ {
+		_, err := n.Normalize([]byte(benchEvent), src, testReceived, "")
+		require.NoError(t, err)
+		ev, err := n.Normalize([]byte(ingestEvent), src, testReceived, "")
+		require.NoError(t, err)
+		assert.Equal(t, string(first.Body), string(ev.Body))
+		assert.Equal(t, first.Digest, ev.Digest)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"hash"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // RedactedPrefix starts every redacted value: "hmac-sha256:" followed by
@@ -42,13 +43,24 @@ func keyEqual(key, name string) bool {
 }
 
 func isSecretKey(key string) bool {
-	if len(key) < 5 || len(key) > 13 {
-		return false
-	}
-	for _, k := range secretKeys {
-		if keyEqual(key, k) {
-			return true
-		}
+	// secretKeys by length, tried only against names of that length.
+	switch len(key) {
+	case 5:
+		return keyEqual(key, "token")
+	case 6:
+		return keyEqual(key, "passwd") || keyEqual(key, "secret") || keyEqual(key, "apikey") || keyEqual(key, "cookie")
+	case 7:
+		return keyEqual(key, "api_key")
+	case 8:
+		return keyEqual(key, "password")
+	case 10:
+		return keyEqual(key, "secret_key")
+	case 11:
+		return keyEqual(key, "private_key") || keyEqual(key, "credentials")
+	case 12:
+		return keyEqual(key, "access_token")
+	case 13:
+		return keyEqual(key, "client_secret") || keyEqual(key, "refresh_token") || keyEqual(key, "authorization")
 	}
 	return false
 }
@@ -100,6 +112,9 @@ type walker struct {
 	buf       []byte
 	takeDups  bool
 	dups      []value // {path, value} objects
+	// noPath is set when nothing reads path (no RedactPaths, no
+	// duplicates to record), so walk does not keep it.
+	noPath bool
 }
 
 func (w *walker) pathMatches() bool {
@@ -152,10 +167,11 @@ func (w *walker) redact(v *value) {
 		w.mac.Reset()
 	}
 	if v.kind == kString {
-		w.mac.Write([]byte(v.s))
+		w.mac.Write(unsafe.Slice(unsafe.StringData(v.s), len(v.s)))
 	} else {
 		w.buf = appendValue(w.buf[:0], v)
 		w.mac.Write(w.buf)
+		clear(w.buf) // pooled: keep no secret in it
 	}
 	var sum [sha256.Size]byte
 	w.mac.Sum(sum[:0])
@@ -178,26 +194,58 @@ func (w *walker) member(m *member, isIndex bool) {
 func (w *walker) walk(v *value) {
 	switch v.kind {
 	case kArray:
+		if w.noPath {
+			for i := range v.kids {
+				w.member(&v.kids[i], true)
+			}
+			return
+		}
 		for i := range v.kids {
 			w.path = append(w.path, seg{idx: i})
 			w.member(&v.kids[i], true)
 			w.path = w.path[:len(w.path)-1]
 		}
 	case kObject:
+		if w.noPath {
+			for i := range v.kids {
+				w.member(&v.kids[i], false)
+			}
+			return
+		}
+		if !w.takeDups {
+			for i := range v.kids {
+				w.path = append(w.path, seg{key: v.kids[i].key, idx: -1})
+				w.member(&v.kids[i], false)
+				w.path = w.path[:len(w.path)-1]
+			}
+			return
+		}
 		kept := v.kids[:0]
 		for i := range v.kids {
 			m := &v.kids[i]
 			w.path = append(w.path, seg{key: m.key, idx: -1})
 			w.member(m, false)
-			if m.dup && w.takeDups {
-				w.dups = append(w.dups, dupRecord(renderPath(w.path), m.v))
+			if m.dup {
+				w.addDup(renderPath(w.path), &m.v)
 			} else {
 				kept = append(kept, *m)
 			}
 			w.path = w.path[:len(w.path)-1]
 		}
+		clear(v.kids[len(kept):])
 		v.kids = kept
 	}
+}
+
+// addDup records a duplicate member as {path, value}. In a secret-category
+// event the record's "value" member falls under the rule that redacts every
+// member named value, so it is redacted now: normalizing the event again
+// then changes nothing.
+func (w *walker) addDup(path string, v *value) {
+	if w.secretCat {
+		w.redact(v)
+	}
+	w.dups = append(w.dups, dupRecord(path, *v))
 }
 
 func dupRecord(path string, v value) value {

@@ -17,14 +17,16 @@ const maxDocNodes = 100000
 // or a sequence counts as a document; anything else, or anything that does
 // not parse or nests deeper than the limit, leaves ok false and the caller
 // keeps the string. base is the depth the document is placed at.
-func (n *Normalizer) parseDoc(s string, base int, st *state) (value, bool) {
+func (n *Normalizer) parseDoc(w *work, s string, base int, st *state) (value, bool) {
 	t := strings.TrimSpace(s)
 	if t == "" {
 		return value{}, false
 	}
 	if t[0] == '{' || t[0] == '[' {
-		d := decoder{data: []byte(t), maxDepth: n.opts.MaxDepth, maxField: n.opts.MaxFieldBytes, escape: true}
-		if v, err := d.parseDocument(base); err == nil {
+		d := n.decoder(w, []byte(t), true)
+		v, err := d.parseDocument(base)
+		d.done(w, err)
+		if err == nil {
 			st.nBig += d.nBig
 			st.nDup += d.nDup
 			return v, true
@@ -160,6 +162,7 @@ func isJSONNumber(s string) bool {
 	if len(s) == 0 || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
 		return false
 	}
-	_, err := d.parseNumber()
+	var v value
+	err := d.parseNumber(&v)
 	return err == nil && d.pos == len(s)
 }
