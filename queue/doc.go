@@ -55,7 +55,9 @@
 //
 // The writer appends, per group commit, the new entry frames and one
 // checkpoint frame of the tree of every entry so far, with one write and
-// one fsync, and acknowledges nothing before that. A segment is rolled
+// one fdatasync (fsync where there is none: the new size is flushed either
+// way), and acknowledges nothing before that. A new segment is fsync'd
+// with its directory before the first commit into it. A segment is rolled
 // only between commits, once it is past Options.SegmentBytes.
 //
 // # Damage
@@ -66,6 +68,14 @@
 // the next valid frame); invalid bytes with no valid frame after them are
 // a torn tail, which Open cuts from the last segment. Zeros are never a
 // valid frame (type 0).
+//
+// Open also skips valid frames that do not follow: an entry whose seq is
+// not the next one (unless damaged bytes in an earlier segment could hold
+// the missing entries) or whose prev_hash is not the hash of the entry
+// before it, a checkpoint frame whose root is not that of the tree of the
+// entries before it.
+// Readers skip them too. Valid frames after the last one Open keeps are cut
+// with the torn tail, after a copy of the segment is quarantined.
 //
 // # Worked example
 //

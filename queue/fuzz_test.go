@@ -36,6 +36,10 @@ func FuzzRecover(f *testing.F) {
 	f.Add(append([]byte{0}, seg[segHeaderSize:segHeaderSize+300]...))
 	f.Add(append([]byte{1}, seg[segHeaderSize:len(seg)-7]...))
 	f.Add(append([]byte{1}, seg[segHeaderSize+3:]...))
+	// A stale copy of entry 1 after the last commit: Open skips and cuts
+	// it, and the next commit writes at its offset.
+	offs := frameOffsets(f, segPath)
+	f.Add(append([]byte{0}, seg[offs[2]:offs[3]]...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fuzzRecoverOne(t, base, opts, seg, segPath, size, data)
 	})

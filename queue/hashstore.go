@@ -2,6 +2,7 @@ package queue
 
 import (
 	"fmt"
+	"math/bits"
 	"os"
 
 	"github.com/keeptrusts/kt/ledger"
@@ -19,6 +20,7 @@ type hashStore struct {
 	memStart int64       // index of mem[0]
 	mem      []tlog.Hash // hashes [memStart, n)
 	cache    map[int64]tlog.Hash
+	wbuf     []byte // flush buffer
 }
 
 const memKeep = 4096
@@ -70,48 +72,63 @@ func (s *hashStore) cut(leaves int64) error {
 func (s *hashStore) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	for i, x := range indexes {
-		switch {
-		case x < 0 || x >= s.n:
-			return nil, fmt.Errorf("queue: hash index %d out of range (%d)", x, s.n)
-		case x >= s.memStart:
-			out[i] = s.mem[x-s.memStart]
-		default:
-			if h, ok := s.cache[x]; ok {
-				out[i] = h
-				continue
-			}
-			if _, err := s.f.ReadAt(out[i][:], x*hashSize); err != nil {
-				return nil, fmt.Errorf("queue: read hash store: %w", err)
-			}
-			if len(s.cache) > memKeep {
-				clear(s.cache)
-			}
-			s.cache[x] = out[i]
+		h, err := s.hash(x)
+		if err != nil {
+			return nil, err
 		}
+		out[i] = h
 	}
 	return out, nil
 }
 
-// appendLeaf adds the leaf for entry hash h.
-func (s *hashStore) appendLeaf(h ledger.Hash) error {
-	hs, err := tlog.StoredHashesForRecordHash(s.leaves, ledger.LeafHash(h), s)
-	if err != nil {
-		return err
+// hash returns the stored hash with index x.
+func (s *hashStore) hash(x int64) (tlog.Hash, error) {
+	switch {
+	case x < 0 || x >= s.n:
+		return tlog.Hash{}, fmt.Errorf("queue: hash index %d out of range (%d)", x, s.n)
+	case x >= s.memStart:
+		return s.mem[x-s.memStart], nil
 	}
-	s.mem = append(s.mem, hs...)
-	s.n += int64(len(hs))
+	if h, ok := s.cache[x]; ok {
+		return h, nil
+	}
+	var h tlog.Hash
+	if _, err := s.f.ReadAt(h[:], x*hashSize); err != nil {
+		return tlog.Hash{}, fmt.Errorf("queue: read hash store: %w", err)
+	}
+	if len(s.cache) > memKeep {
+		clear(s.cache)
+	}
+	s.cache[x] = h
+	return h, nil
+}
+
+// appendLeaf adds the leaf for entry hash h: the hashes that
+// tlog.StoredHashesForRecordHash returns, without its allocations (this
+// runs once per entry).
+func (s *hashStore) appendLeaf(h ledger.Hash) error {
+	n := s.leaves
+	x := ledger.LeafHash(h)
+	start := len(s.mem)
+	s.mem = append(s.mem, x)
+	// Each trailing 1 bit of n completes a subtree with its left sibling.
+	m := bits.TrailingZeros64(uint64(n + 1))
+	for i := range m {
+		left, err := s.hash(tlog.StoredHashIndex(i, n>>uint(i)-1))
+		if err != nil {
+			s.mem = s.mem[:start]
+			return err
+		}
+		x = tlog.NodeHash(left, x)
+		s.mem = append(s.mem, x)
+	}
+	s.n += int64(m + 1)
 	s.leaves++
 	return nil
 }
 
 // leaf returns the stored leaf hash of leaf i.
-func (s *hashStore) leaf(i int64) (tlog.Hash, error) {
-	hs, err := s.ReadHashes([]int64{tlog.StoredHashIndex(0, i)})
-	if err != nil {
-		return tlog.Hash{}, err
-	}
-	return hs[0], nil
-}
+func (s *hashStore) leaf(i int64) (tlog.Hash, error) { return s.hash(tlog.StoredHashIndex(0, i)) }
 
 // root returns the tree hash of the first n leaves.
 func (s *hashStore) root(n int64) (tlog.Hash, error) { return tlog.TreeHash(n, s) }
@@ -132,9 +149,12 @@ func (s *hashStore) rollback(n, leaves int64) {
 // the store from the segments) and trims the memory window.
 func (s *hashStore) flush() error {
 	if s.n > s.fileN {
-		buf := make([]byte, 0, (s.n-s.fileN)*hashSize)
+		buf := s.wbuf[:0]
 		for _, h := range s.mem[s.fileN-s.memStart:] {
 			buf = append(buf, h[:]...)
+		}
+		if cap(buf) <= 1<<20 {
+			s.wbuf = buf // not the one-off buffer of a rebuild
 		}
 		if _, err := s.f.WriteAt(buf, s.fileN*hashSize); err != nil {
 			return fmt.Errorf("queue: write hash store: %w", err)

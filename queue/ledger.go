@@ -26,7 +26,7 @@ type Options struct {
 	Version            string           // kt version, written into genesis
 	Origin             string           // checkpoint origin; "" => the genesis origin, else "kt/" + ledger id
 	CheckpointInterval time.Duration    // ledger.checkpoint entries, only when there are new entries; default 10s
-	CommitInterval     time.Duration    // min gap between two signed commit checkpoints; default 100ms
+	CommitInterval     time.Duration    // min gap between two signed commit checkpoints; default 10ms
 	MaxPending         int              // events accepted but not committed before Append returns ErrFull; default 200000
 	SegmentBytes       int64            // roll to a new segment past this; default 64 MiB
 	Logger             *slog.Logger     // nil => discard
@@ -39,7 +39,7 @@ func (o *Options) setDefaults() {
 		o.CheckpointInterval = 10 * time.Second
 	}
 	if o.CommitInterval <= 0 {
-		o.CommitInterval = 100 * time.Millisecond
+		o.CommitInterval = 10 * time.Millisecond
 	}
 	if o.MaxPending <= 0 {
 		o.MaxPending = 200000
@@ -150,6 +150,7 @@ type Ledger struct {
 	tree        *hashStore
 	index       map[string]idRec
 	callIDs     map[string]int
+	ids         []byte // the ids of ents
 	ckptEntryTo uint64 // Size right after the last ledger.checkpoint entry
 	buf         []byte
 	ents        []wentry
@@ -444,10 +445,9 @@ func (l *Ledger) checkpointEntry() *wentry {
 func (l *Ledger) commit(group []*request, pre *wentry, force bool) (err error) {
 	startSeq := l.next
 	ents := l.ents[:0]
-	var added []string
+	ids := l.ids[:0]
 	if pre != nil {
 		ents = append(ents, *pre)
-		added = append(added, string(pre.id))
 		l.index[string(pre.id)] = idRec{seq: startSeq, digest: pre.digest}
 	}
 	var dups, conflicts uint64
@@ -458,6 +458,9 @@ func (l *Ledger) commit(group []*request, pre *wentry, force bool) (err error) {
 			r := &req.recs[i]
 			if old, ok := l.index[r.ID]; ok && old.digest != r.Digest {
 				req.err = &ConflictError{Index: i, ID: r.ID, Seq: old.seq, Earlier: -1}
+				break
+			}
+			if len(req.recs) == 1 {
 				break
 			}
 			if j, ok := l.callIDs[r.ID]; ok && req.recs[j].Digest != r.Digest {
@@ -481,8 +484,11 @@ func (l *Ledger) commit(group []*request, pre *wentry, force bool) (err error) {
 			}
 			seq := startSeq + uint64(len(ents))
 			l.index[r.ID] = idRec{seq: seq, digest: r.Digest}
-			added = append(added, r.ID)
-			ents = append(ents, wentry{kind: entryEvent, id: []byte(r.ID), digest: r.Digest, body: r.Body})
+			// The ids share one buffer; a slice into an outgrown array
+			// still reads the same bytes.
+			n := len(ids)
+			ids = append(ids, r.ID...)
+			ents = append(ents, wentry{kind: entryEvent, id: ids[n:len(ids):len(ids)], digest: r.Digest, body: r.Body})
 			if req.res.New == 0 {
 				req.res.FirstSeq = seq
 			}
@@ -492,7 +498,7 @@ func (l *Ledger) commit(group []*request, pre *wentry, force bool) (err error) {
 		}
 		dups += uint64(req.res.Duplicates)
 	}
-	l.ents = ents
+	l.ents, l.ids = ents, ids
 
 	finish := func(err error) {
 		l.mu.Lock()
@@ -537,8 +543,8 @@ func (l *Ledger) commit(group []*request, pre *wentry, force bool) (err error) {
 	markN, markLeaves := l.tree.mark()
 	rollback := func(cause error) error {
 		l.tree.rollback(markN, markLeaves)
-		for _, id := range added {
-			delete(l.index, id)
+		for i := range ents {
+			delete(l.index, string(ents[i].id))
 		}
 		l.buf = buf[:0]
 		l.mu.Lock()
@@ -564,7 +570,7 @@ func (l *Ledger) commit(group []*request, pre *wentry, force bool) (err error) {
 	}
 	buf = appendCheckpointFrame(buf, cp)
 
-	// One write, one fsync.
+	// One write, one fdatasync.
 	if l.failWrite != nil {
 		if err := l.failWrite(); err != nil {
 			return rollback(err)
@@ -574,7 +580,7 @@ func (l *Ledger) commit(group []*request, pre *wentry, force bool) (err error) {
 		l.truncateSeg()
 		return rollback(err)
 	}
-	if err := l.seg.Sync(); err != nil {
+	if err := datasync(l.seg); err != nil {
 		l.truncateSeg()
 		return rollback(err)
 	}
@@ -733,14 +739,18 @@ func writeFileAtomic(path string, data []byte, durable bool) error {
 
 // recover scans the segments and rebuilds the writer state.
 func (l *Ledger) recover() error {
-	segs, err := listSegments(l.segDir)
-	if err != nil {
-		return err
+	// A scan may rename a torn segment: list them again for each scan.
+	scan := func(storeLeaves int64) error {
+		segs, err := listSegments(l.segDir)
+		if err != nil {
+			return err
+		}
+		return l.scanAll(segs, storeLeaves)
 	}
 	storeLeaves := l.tree.leaves
 	rebuilt := false
 	for {
-		err := l.scanAll(segs, storeLeaves)
+		err := scan(storeLeaves)
 		if err == nil {
 			break
 		}
@@ -774,7 +784,7 @@ func (l *Ledger) recover() error {
 					return err
 				}
 				l.resetState()
-				if err := l.scanAll(segs, 0); err != nil {
+				if err := scan(0); err != nil {
 					return err
 				}
 				if err := l.tree.flush(); err != nil {
@@ -823,9 +833,19 @@ func (l *Ledger) resetState() {
 // scanAll reads every segment, rebuilding the tip, the index and the leaves
 // from storeLeaves on; it cuts the torn tail of the last segment and
 // quarantines damaged ones, and leaves the last segment open for writing.
+//
+// The first storeLeaves leaves come from the hash store unread, and the
+// checkpoint frames are checked against that tree while the scan runs, so
+// the scan is only valid if the store holds the tree of the entries read.
+// scanAll checks that before it cuts anything, at the last entry it read
+// below storeLeaves: the accepted entries form one chain, so if that leaf
+// matches, so do the leaves before it. Otherwise it returns
+// errStoreMismatch and the caller scans again with an empty store.
 func (l *Ledger) scanAll(segs []segFile, storeLeaves int64) error {
 	var e wentry
 	var damagedSince int64 // damaged bytes since the last accepted entry
+	checkSeq := int64(-1)  // the last entry read that has a leaf in the store
+	var checkHash ledger.Hash
 	for si, s := range segs {
 		last := si == len(segs)-1
 		b, err := os.ReadFile(s.path)
@@ -833,7 +853,9 @@ func (l *Ledger) scanAll(segs []segFile, storeLeaves int64) error {
 			return fmt.Errorf("queue: read segment %s: %w", s.name, err)
 		}
 		acceptedEnd := segHeaderSize
+		validEnd := segHeaderSize // end of the last valid frame, accepted or not
 		dmg, err := scanSegment(s.name, b, func(off int, typ byte, p []byte) error {
+			validEnd = off + frameHeaderSize + len(p)
 			if typ == frameCheckpoint {
 				cp := decodeCheckpoint(p)
 				if cp.Size < 1 || uint64(cp.Size) > l.next {
@@ -878,17 +900,18 @@ func (l *Ledger) scanAll(segs []segFile, storeLeaves int64) error {
 				}
 				l.tip = e.prev
 			case e.prev != l.tip:
-				l.log.Error("queue: chain break", "segment", s.name, "seq", e.seq)
+				// Not the successor of the tip: a frame of another
+				// ledger or of another history. Never a crash.
+				l.reject(s.path, off)
+				l.log.Error("queue: chain break; entry skipped", "segment", s.name, "offset", off, "seq", e.seq)
+				return nil
 			}
 			if int64(e.seq) >= storeLeaves {
 				if err := l.tree.appendLeaf(e.hash); err != nil {
 					return err
 				}
-			} else if int64(e.seq) == storeLeaves-1 {
-				h, err := l.tree.leaf(int64(e.seq))
-				if err != nil || h != ledger.LeafHash(e.hash) {
-					return errStoreMismatch
-				}
+			} else {
+				checkSeq, checkHash = int64(e.seq), e.hash
 			}
 			l.index[string(e.id)] = idRec{seq: e.seq, digest: e.digest}
 			switch e.kind {
@@ -905,6 +928,13 @@ func (l *Ledger) scanAll(segs []segFile, storeLeaves int64) error {
 		})
 		if err != nil {
 			return err
+		}
+		if last && checkSeq >= 0 {
+			// Before anything is cut or rewritten.
+			h, err := l.tree.leaf(checkSeq)
+			if err != nil || h != ledger.LeafHash(checkHash) {
+				return errStoreMismatch
+			}
 		}
 		torn := 0
 		for _, d := range dmg {
@@ -930,7 +960,12 @@ func (l *Ledger) scanAll(segs []segFile, storeLeaves int64) error {
 			l.mu.Unlock()
 			continue
 		}
-		// The last segment: cut what follows the last accepted frame.
+		// The last segment: cut what follows the last accepted frame. If
+		// valid frames are cut too, this is no crash: keep a copy.
+		if validEnd > acceptedEnd && torn == 0 {
+			l.log.Error("queue: valid frames after the last accepted one", "segment", s.name, "offset", acceptedEnd, "bytes", validEnd-acceptedEnd)
+			l.quarantine(s)
+		}
 		f, err := os.OpenFile(s.path, os.O_RDWR, 0)
 		if err != nil {
 			return fmt.Errorf("queue: open segment %s: %w", s.name, err)
@@ -949,10 +984,12 @@ func (l *Ledger) scanAll(segs []segFile, storeLeaves int64) error {
 				return err
 			}
 			l.log.Warn("queue: torn segment header rewritten", "segment", s.name, "bytes", len(b))
+			l.unreject(s.path, 0)
 			s = segFile{name: segName(first), first: first, path: path}
 			b = b[:0]
 		}
 		if cut := len(b) - acceptedEnd; len(b) > 0 && cut > 0 {
+			l.unreject(s.path, int64(acceptedEnd)) // new frames go there
 			if err := f.Truncate(int64(acceptedEnd)); err != nil {
 				f.Close()
 				return fmt.Errorf("queue: cut torn tail of %s: %w", s.name, err)
@@ -999,6 +1036,17 @@ func (l *Ledger) reject(path string, off int) {
 		l.rejected[path] = map[int64]bool{}
 	}
 	l.rejected[path][int64(off)] = true
+}
+
+// unreject forgets the rejected frames of path at offsets from off on.
+func (l *Ledger) unreject(path string, off int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for o := range l.rejected[path] {
+		if o >= off {
+			delete(l.rejected[path], o)
+		}
+	}
 }
 
 func (l *Ledger) isRejected(path string, off int64) bool {

@@ -283,7 +283,7 @@ func lastSegment(t *testing.T, dir string) string {
 }
 
 // frameOffsets returns the frame start offsets of a segment file.
-func frameOffsets(t *testing.T, path string) []int {
+func frameOffsets(t testing.TB, path string) []int {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	var offs []int
@@ -458,6 +458,61 @@ func TestHashStoreRepair(t *testing.T) {
 			got, err := os.ReadFile(filepath.Join(dir, "tree.hashes"))
 			require.NoError(t, err)
 			require.True(t, bytes.HasPrefix(got, good), "repaired store extends the good one")
+		})
+	}
+}
+
+// TestStaleHashStore opens segments that are shorter than the hash store
+// and hold another ledger: the store must not be trusted for the prefix,
+// neither to accept old checkpoint frames nor to sign a new one.
+func TestStaleHashStore(t *testing.T) {
+	open := func(dir string, n int) Options {
+		o := testOpts(t, dir)
+		l, err := Open(o)
+		require.NoError(t, err)
+		for i := range n {
+			_, err := l.Append(context.Background(), []Pending{pend(fmt.Sprint("e", i), i)})
+			require.NoError(t, err)
+		}
+		require.NoError(t, l.Close())
+		return o
+	}
+	long, short := t.TempDir(), t.TempDir()
+	opts := open(long, 6)
+	open(short, 2)
+	for _, name := range []string{"whole", "cut", "spliced"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			copyDir(t, long, dir)
+			seg, err := os.ReadFile(lastSegment(t, short))
+			require.NoError(t, err)
+			offs := frameOffsets(t, lastSegment(t, short))
+			switch name {
+			case "cut":
+				seg = seg[:offs[len(offs)-1]+5] // torn final checkpoint frame
+			case "spliced":
+				// The long ledger up to seq 2 and its checkpoint, then
+				// the short one from seq 3 on: a chain break.
+				lseg, err := os.ReadFile(lastSegment(t, long))
+				require.NoError(t, err)
+				loffs := frameOffsets(t, lastSegment(t, long))
+				seg = append(lseg[:loffs[6]:loffs[6]], seg[offs[6]:]...)
+			}
+			require.NoError(t, os.WriteFile(lastSegment(t, dir), seg, 0o600))
+			o := opts
+			o.Dir = dir
+			l, err := Open(o)
+			require.NoError(t, err)
+			if name == "spliced" {
+				// Valid frames were cut: a copy is kept.
+				_, err := os.Stat(filepath.Join(dir, "quarantine", filepath.Base(lastSegment(t, dir))))
+				require.NoError(t, err)
+			}
+			readAll(t, l, opts.Signer)
+			_, err = l.Append(context.Background(), []Pending{pend("x", 1)})
+			require.NoError(t, err)
+			readAll(t, l, opts.Signer)
+			require.NoError(t, l.Close())
 		})
 	}
 }
