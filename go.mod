@@ -3,6 +3,7 @@ module github.com/keeptrusts/kt
 go 1.26.8
 
 require (
+	filippo.io/edwards25519 v1.2.0 // indirect
 	filippo.io/torchwood v0.9.0 // indirect
 	github.com/agext/levenshtein v1.2.1 // indirect
 	github.com/apparentlymart/go-textseg/v15 v15.0.0 // indirect

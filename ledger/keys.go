@@ -30,6 +30,7 @@ func GenerateKey(r io.Reader, name string) (skey, vkey string, err error) {
 // for concurrent use.
 type Signer struct {
 	priv  ed25519.PrivateKey
+	es    *entrySigner
 	name  string
 	hash  uint32
 	vkey  string
@@ -59,7 +60,7 @@ func NewSigner(skey string) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger: signing key: %w", err)
 	}
-	return &Signer{priv: priv, name: ns.Name(), hash: ns.KeyHash(), vkey: vkey, noter: ns}, nil
+	return &Signer{priv: priv, es: newEntrySigner(priv), name: ns.Name(), hash: ns.KeyHash(), vkey: vkey, noter: ns}, nil
 }
 
 // KeyID returns the key id carried by every entry: "name+hash" with the
@@ -73,7 +74,7 @@ func (s *Signer) Name() string { return s.name }
 func (s *Signer) VerifierKey() string { return s.vkey }
 
 // SignHash returns the Ed25519 signature over the 32 bytes of h.
-func (s *Signer) SignHash(h Hash) []byte { return ed25519.Sign(s.priv, h[:]) }
+func (s *Signer) SignHash(h Hash) []byte { return s.es.sign(h[:]) }
 
 // NoteSigner returns the signer for signed notes (checkpoints).
 func (s *Signer) NoteSigner() note.Signer { return s.noter }
