@@ -63,19 +63,38 @@
 // # Damage
 //
 // A frame is valid when its type is known, its length is in range, its
-// CRC matches and its lengths fit. Invalid bytes followed by a valid frame
-// are a corrupt frame (reported, quarantined, skipped: a reader resyncs at
-// the next valid frame); invalid bytes with no valid frame after them are
-// a torn tail, which Open cuts from the last segment. Zeros are never a
-// valid frame (type 0).
+// CRC matches and its lengths fit. Zeros are never a valid frame (type 0).
+// Invalid bytes with no valid frame after them, at the end of the last
+// segment, are a torn tail: what a crash during a write leaves. Open cuts
+// it, and only it. Invalid bytes followed by a valid frame are a corrupt
+// frame, in whichever segment: bit rot or tampering, never a crash. Open
+// handles it the same in the last segment as in an earlier one: it logs
+// it, counts it (Stats.Damaged), copies the segment into quarantine/ once,
+// resyncs at the next valid frame and keeps every valid entry after it at
+// its seq. The seqs lost in the damaged bytes get placeholder leaves in the
+// hash store (the leaf of the zero entry hash), so that leaf index = seq,
+// and the writer continues after the last valid entry: a seq that was
+// written is never given again. Seqs are missing where the next valid
+// frame is an entry with a later seq, or a commit checkpoint of a larger
+// tree, and the damaged bytes are long enough to hold the missing entries.
+// Readers and Scan return the seq jump; kt verify reports a GAP and the
+// DAMAGED range. The first entry after a gap cannot be chain-checked; the
+// entries after it must chain.
+//
+// A commit checkpoint signed before the damage over a tree that holds a
+// lost entry does not match the tree with the placeholder: it stays on disk
+// (it may have been shipped) and readers skip it. Open does not sign a
+// checkpoint for a size that such a checkpoint has: the next commit signs
+// the tree of every entry so far, placeholders included, as the store holds
+// it.
 //
 // Open also skips valid frames that do not follow: an entry whose seq is
-// not the next one (unless damaged bytes in an earlier segment could hold
-// the missing entries) or whose prev_hash is not the hash of the entry
-// before it, a checkpoint frame whose root is not that of the tree of the
-// entries before it.
-// Readers skip them too. Valid frames after the last one Open keeps are cut
-// with the torn tail, after a copy of the segment is quarantined.
+// below the next one, or above it with no damage that could hold the
+// missing entries, or whose prev_hash is not the hash of the entry before
+// it, and a checkpoint frame whose root is not that of the tree of the
+// entries before it. Readers skip them too. Valid frames after the last one
+// Open keeps are cut with the torn tail, after a copy of the segment is
+// quarantined.
 //
 // # Worked example
 //

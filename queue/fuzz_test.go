@@ -11,8 +11,12 @@ import (
 
 // FuzzRecover feeds arbitrary bytes as the tail of the last segment (or,
 // when the first byte is odd, as everything after its header) and checks
-// that Open never fails or panics, that it keeps no invalid bytes at the
-// end of the last segment, and that the ledger still appends a valid chain.
+// that Open never fails or panics; that readers return seqs strictly
+// increasing and dense except across damage Open reported, chained between
+// gaps, with every checkpoint the root of the tree (placeholder leaves for
+// the missing seqs) of the entries before it; that the invalid bytes Open
+// keeps are exactly the damage it reported (corrupt frames, never a torn
+// tail); and that the ledger appends after its last seq.
 func FuzzRecover(f *testing.F) {
 	base := f.TempDir()
 	opts := testOpts(f, base)
@@ -40,6 +44,13 @@ func FuzzRecover(f *testing.F) {
 	// it, and the next commit writes at its offset.
 	offs := frameOffsets(f, segPath)
 	f.Add(append([]byte{0}, seg[offs[2]:offs[3]]...))
+	// A byte flipped inside entry 1 and inside the last entry: the
+	// entries after them are kept at their seqs.
+	for _, off := range []int{offs[2], offs[len(offs)-2]} {
+		b := append([]byte{1}, seg[segHeaderSize:]...)
+		b[1+off-segHeaderSize+frameHeaderSize+100] ^= 1
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fuzzRecoverOne(t, base, opts, seg, segPath, size, data)
 	})
@@ -67,14 +78,20 @@ func fuzzRecoverOne(t *testing.T, base string, opts Options, seg []byte, segPath
 		if data[0]&1 == 0 {
 			require.GreaterOrEqual(t, l.Size(), size, "acknowledged entries kept")
 		}
-		_, err = l.Append(context.Background(), []Pending{pend("fuzz", 1)})
+		damaged := l.Stats().Damaged
+		next := l.Size()
+		res, err := l.Append(context.Background(), []Pending{pend("fuzz", 1)})
 		require.NoError(t, err)
+		if res.New == 1 {
+			require.Equal(t, next, res.FirstSeq, "no seq given twice")
+		}
 		readAll(t, l, opts.Signer)
 		require.NoError(t, l.Close())
 		dmg, err := Scan(dir, func(Record) error { return nil })
 		require.NoError(t, err)
 		for _, d := range dmg {
-			require.NotEqual(t, TornTail, d.Kind, "%v", d)
+			require.Equal(t, CorruptFrame, d.Kind, "%v", d)
 		}
+		require.Len(t, dmg, damaged, "the damage kept is the damage reported")
 	}
 }

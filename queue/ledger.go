@@ -107,7 +107,7 @@ type Stats struct {
 	Conflicts          uint64 // Append calls refused by a conflict
 	WriteErrors        uint64 // commits that failed and were rolled back
 	PendingEvents      int    // accepted, not yet committed
-	Damaged            int    // damaged ranges found by Open (torn tails excluded)
+	Damaged            int    // damaged ranges found by Open, in any segment (torn tails excluded)
 	TornBytes          int64  // bytes cut from the last segment by Open
 	Segments           int
 	LastCommitUnixNano int64
@@ -156,6 +156,7 @@ type Ledger struct {
 	ents        []wentry
 	lastCommit  time.Time
 	latestW     *ledger.Checkpoint
+	skippedTo   int64        // largest size of the checkpoint frames on disk that Open skipped
 	failWrite   func() error // test hook: fail the next segment writes
 
 	wake    chan struct{}
@@ -177,8 +178,10 @@ type Ledger struct {
 
 // Open opens or creates the ledger in opts.Dir. It recovers from a crash
 // (cuts a torn tail of the last segment), reports and quarantines damaged
-// segments without refusing to start, rebuilds the id index and repairs the
-// hash store. A new ledger gets its genesis entry (seq 0) and a checkpoint.
+// segments without refusing to start (keeping the entries after the damage
+// at their seqs, see the package doc), rebuilds the id index and repairs
+// the hash store. A new ledger gets its genesis entry (seq 0) and a
+// checkpoint.
 func Open(opts Options) (*Ledger, error) {
 	opts.setDefaults()
 	if opts.Signer == nil {
@@ -258,6 +261,14 @@ func (l *Ledger) start() error {
 		l.origin = "kt/" + l.ledgerID
 	}
 	if l.latestW == nil || uint64(l.latestW.Size) != l.next {
+		if l.skippedTo >= int64(l.next) {
+			// A checkpoint frame of this size is on disk, signed over
+			// other leaves: the real ones of entries lost in damage, now
+			// placeholders. Two roots for one size would look like a fork;
+			// the next commit signs a larger tree.
+			l.log.Warn("queue: no checkpoint after recovery; a checkpoint of this size was signed before the damage", "size", l.next)
+			return nil
+		}
 		if err := l.commit(nil, nil, true); err != nil {
 			return fmt.Errorf("queue: checkpoint after recovery: %w", err)
 		}
@@ -816,6 +827,10 @@ func (l *Ledger) recover() error {
 
 var errStoreMismatch = errors.New("queue: hash store mismatch")
 
+// placeholderLeaf is the stored leaf of an entry lost in damaged frames:
+// the leaf of the zero entry hash.
+var placeholderLeaf = ledger.LeafHash(ledger.Hash{})
+
 func (l *Ledger) resetState() {
 	if l.seg != nil {
 		l.seg.Close()
@@ -823,6 +838,7 @@ func (l *Ledger) resetState() {
 	}
 	clear(l.index)
 	l.next, l.tip, l.ckptEntryTo, l.latestW, l.ledgerID, l.origin = 0, ledger.Hash{}, 0, nil, "", ""
+	l.skippedTo = 0
 	l.mu.Lock()
 	l.segs = nil
 	l.rejected = nil
@@ -834,74 +850,159 @@ func (l *Ledger) resetState() {
 // from storeLeaves on; it cuts the torn tail of the last segment and
 // quarantines damaged ones, and leaves the last segment open for writing.
 //
+// Damage is handled the same in every segment, the last one included:
+// entries lost in a damaged range get placeholder leaves (leaf index = seq)
+// and the scan goes on at the next valid frame, so the writer continues
+// after the last valid entry and never reuses a seq that was written.
+//
 // The first storeLeaves leaves come from the hash store unread, and the
 // checkpoint frames are checked against that tree while the scan runs, so
 // the scan is only valid if the store holds the tree of the entries read.
 // scanAll checks that before it cuts anything, at the last entry it read
-// below storeLeaves: the accepted entries form one chain, so if that leaf
-// matches, so do the leaves before it. Otherwise it returns
-// errStoreMismatch and the caller scans again with an empty store.
+// below storeLeaves, and before each gap below storeLeaves at the last
+// entry before it: the accepted entries between two gaps form one chain,
+// so if that leaf matches, so do the leaves before it. Otherwise it returns
+// errStoreMismatch and the caller scans again with an empty store. Where
+// the store holds a leaf other than the placeholder for a lost entry (the
+// real one, stored before the damage), scanAll cuts the store there and
+// rebuilds the rest: the store must hold the tree the readers can compute.
 func (l *Ledger) scanAll(segs []segFile, storeLeaves int64) error {
 	var e wentry
-	var damagedSince int64 // damaged bytes since the last accepted entry
-	checkSeq := int64(-1)  // the last entry read that has a leaf in the store
+	var lost int64        // damaged bytes since the last accepted entry: they may hold lost entries
+	tipLost := false      // the entry before l.next is lost: the next one cannot be chain-checked
+	checkSeq := int64(-1) // the last entry read that has a leaf in the store
 	var checkHash ledger.Hash
+	var skippedHere int64 // largest size of the skipped checkpoint frames after the last kept frame
+	firstGap := int64(-1) // the first seq lost in damage
+	checkStore := func() error {
+		if checkSeq < 0 {
+			return nil
+		}
+		if h, err := l.tree.leaf(checkSeq); err != nil || h != ledger.LeafHash(checkHash) {
+			return errStoreMismatch
+		}
+		return nil
+	}
+	// fill gives the seqs from l.next up to to, lost in damaged bytes,
+	// placeholder leaves.
+	fill := func(to uint64) error {
+		if firstGap < 0 && l.next < to {
+			firstGap = int64(l.next)
+		}
+		if int64(l.next) < storeLeaves {
+			if err := checkStore(); err != nil {
+				return err
+			}
+		}
+		for ; l.next < to; l.next++ {
+			if int64(l.next) < storeLeaves {
+				if h, err := l.tree.leaf(int64(l.next)); err == nil && h == placeholderLeaf {
+					continue
+				}
+				l.log.Warn("queue: hash store holds a lost entry; rebuilding it from there", "seq", l.next)
+				if err := l.tree.cut(int64(l.next)); err != nil {
+					return err
+				}
+				storeLeaves = int64(l.next)
+			}
+			if err := l.tree.appendLeaf(ledger.Hash{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// canBeLost tells whether the damaged bytes since the last accepted
+	// entry could hold missing entries.
+	canBeLost := func(missing uint64) bool {
+		return lost > 0 && missing <= uint64(lost/minEntryFrame)+1
+	}
 	for si, s := range segs {
 		last := si == len(segs)-1
 		b, err := os.ReadFile(s.path)
 		if err != nil {
 			return fmt.Errorf("queue: read segment %s: %w", s.name, err)
 		}
-		acceptedEnd := segHeaderSize
+		keptEnd := segHeaderSize  // end of the last frame Open keeps
 		validEnd := segHeaderSize // end of the last valid frame, accepted or not
+		kept := func(off int, p []byte) {
+			keptEnd = off + frameHeaderSize + len(p)
+			// Skipped frames before it stay on disk.
+			l.skippedTo = max(l.skippedTo, skippedHere)
+			skippedHere = 0
+		}
+		skip := func(off int, cp *ledger.Checkpoint, msg string) {
+			l.reject(s.path, off)
+			skippedHere = max(skippedHere, cp.Size)
+			l.log.Error(msg, "segment", s.name, "offset", off, "size", cp.Size)
+		}
 		dmg, err := scanSegment(s.name, b, func(off int, typ byte, p []byte) error {
+			// scanSegment skips only damaged bytes between valid frames.
+			lost += int64(max(off-validEnd, 0))
 			validEnd = off + frameHeaderSize + len(p)
 			if typ == frameCheckpoint {
 				cp := decodeCheckpoint(p)
-				if cp.Size < 1 || uint64(cp.Size) > l.next {
-					l.reject(s.path, off)
-					l.log.Error("queue: checkpoint frame beyond the entries; skipped", "segment", s.name, "offset", off, "size", cp.Size)
-					return nil
+				keep := false // on disk, though skipped by the readers
+				if cp.Size >= 1 && uint64(cp.Size) > l.next && canBeLost(uint64(cp.Size)-l.next) {
+					// The entries before this commit checkpoint were
+					// written: those not read are lost in the damage.
+					// The frame stays on disk, the evidence of the gap.
+					l.log.Error("queue: entries lost in damaged frames", "segment", s.name, "from", l.next, "to", cp.Size-1)
+					if err := fill(uint64(cp.Size)); err != nil {
+						return err
+					}
+					tipLost, lost, keep = true, 0, true
 				}
-				if cp.Size <= l.tree.leaves {
+				ok := true
+				switch {
+				case cp.Size < 1 || uint64(cp.Size) > l.next:
+					skip(off, cp, "queue: checkpoint frame beyond the entries; skipped")
+					ok = false
+				case cp.Size <= l.tree.leaves:
 					if root, err := l.tree.root(cp.Size); err != nil || root != cp.Root {
-						l.reject(s.path, off)
-						l.log.Error("queue: checkpoint frame does not match the entries; skipped", "segment", s.name, "offset", off, "size", cp.Size)
-						return nil
+						ok = false
+						if firstGap >= 0 && cp.Size > firstGap {
+							// Signed over an entry that is lost now: its
+							// root covers the real leaf, not the
+							// placeholder. It was shipped: keep it.
+							l.reject(s.path, off)
+							skippedHere = max(skippedHere, cp.Size)
+							keep = true
+						} else {
+							skip(off, cp, "queue: checkpoint frame does not match the entries; skipped")
+						}
 					}
 				}
-				l.latestW = cp
-				acceptedEnd = off + frameHeaderSize + len(p)
+				if ok {
+					l.latestW = cp
+				}
+				if ok || keep {
+					kept(off, p)
+				}
 				return nil
 			}
 			decodeEntry(p, &e)
-			switch {
-			case e.seq < l.next:
+			if e.seq < l.next {
 				l.reject(s.path, off)
 				l.log.Error("queue: entry out of order; skipped", "segment", s.name, "offset", off, "seq", e.seq, "want", l.next)
 				return nil
-			case e.seq > l.next:
-				missing := e.seq - l.next
-				if damagedSince <= 0 || missing > uint64(damagedSince/minEntryFrame)+1 {
+			}
+			if e.seq > l.next {
+				if !canBeLost(e.seq - l.next) {
 					l.reject(s.path, off)
 					l.log.Error("queue: entry out of order; skipped", "segment", s.name, "offset", off, "seq", e.seq, "want", l.next)
 					return nil
 				}
 				l.log.Error("queue: entries lost in damaged frames", "segment", s.name, "from", l.next, "to", e.seq-1)
-				for l.next < e.seq {
-					if int64(l.next) >= storeLeaves {
-						// The entry hash is lost: a placeholder leaf keeps
-						// leaf index = seq. kt verify reports the gap.
-						if err := l.tree.appendLeaf(ledger.Hash{}); err != nil {
-							return err
-						}
-					}
-					l.next++
+				if err := fill(e.seq); err != nil {
+					return err
 				}
-				l.tip = e.prev
-			case e.prev != l.tip:
+				tipLost = true
+			}
+			if e.prev != l.tip && !tipLost {
 				// Not the successor of the tip: a frame of another
-				// ledger or of another history. Never a crash.
+				// ledger or of another history. Never a crash. (The
+				// first entry after a gap cannot be checked: kt verify
+				// reports the gap.)
 				l.reject(s.path, off)
 				l.log.Error("queue: chain break; entry skipped", "segment", s.name, "offset", off, "seq", e.seq)
 				return nil
@@ -922,8 +1023,8 @@ func (l *Ledger) scanAll(segs []segFile, storeLeaves int64) error {
 			}
 			l.next = e.seq + 1
 			l.tip = e.hash
-			damagedSince = 0
-			acceptedEnd = off + frameHeaderSize + len(p)
+			tipLost, lost = false, 0
+			kept(off, p)
 			return nil
 		})
 		if err != nil {
@@ -931,46 +1032,49 @@ func (l *Ledger) scanAll(segs []segFile, storeLeaves int64) error {
 		}
 		if last && checkSeq >= 0 {
 			// Before anything is cut or rewritten.
-			h, err := l.tree.leaf(checkSeq)
-			if err != nil || h != ledger.LeafHash(checkHash) {
-				return errStoreMismatch
+			if err := checkStore(); err != nil {
+				return err
 			}
 		}
-		torn := 0
+		damaged := 0
 		for _, d := range dmg {
 			if last && d.Kind == TornTail {
 				continue
 			}
-			if last && d.Offset >= int64(acceptedEnd) {
-				continue
+			if last && d.Offset >= int64(keptEnd) {
+				continue // cut below
 			}
-			damagedSince += d.Bytes
-			torn++
+			damaged++
 			l.log.Error("queue: damaged segment", "damage", d.String())
 		}
-		if torn > 0 {
+		if damaged > 0 {
 			l.quarantine(s)
 			l.mu.Lock()
-			l.stats.Damaged += torn
+			l.stats.Damaged += damaged
 			l.mu.Unlock()
 		}
 		if !last {
+			// Invalid bytes at the end of a segment may hold lost entries.
+			lost += int64(max(len(b)-validEnd, 0))
+			l.skippedTo = max(l.skippedTo, skippedHere)
+			skippedHere = 0
 			l.mu.Lock()
 			l.segs = append(l.segs, segInfo{first: s.first, path: s.path, end: int64(len(b))})
 			l.mu.Unlock()
 			continue
 		}
-		// The last segment: cut what follows the last accepted frame. If
-		// valid frames are cut too, this is no crash: keep a copy.
-		if validEnd > acceptedEnd && torn == 0 {
-			l.log.Error("queue: valid frames after the last accepted one", "segment", s.name, "offset", acceptedEnd, "bytes", validEnd-acceptedEnd)
+		// The last segment: cut what follows the last kept frame (the
+		// checkpoint frames skipped there go with it). If valid frames are
+		// cut too, this is no crash: keep a copy.
+		if validEnd > keptEnd && damaged == 0 {
+			l.log.Error("queue: valid frames after the last kept one", "segment", s.name, "offset", keptEnd, "bytes", validEnd-keptEnd)
 			l.quarantine(s)
 		}
 		f, err := os.OpenFile(s.path, os.O_RDWR, 0)
 		if err != nil {
 			return fmt.Errorf("queue: open segment %s: %w", s.name, err)
 		}
-		if _, ok := parseSegHeader(b); !ok && acceptedEnd == segHeaderSize {
+		if _, ok := parseSegHeader(b); !ok && keptEnd == segHeaderSize {
 			// No valid frame: a torn new segment. Start it again.
 			f.Close()
 			first := l.next
@@ -988,9 +1092,9 @@ func (l *Ledger) scanAll(segs []segFile, storeLeaves int64) error {
 			s = segFile{name: segName(first), first: first, path: path}
 			b = b[:0]
 		}
-		if cut := len(b) - acceptedEnd; len(b) > 0 && cut > 0 {
-			l.unreject(s.path, int64(acceptedEnd)) // new frames go there
-			if err := f.Truncate(int64(acceptedEnd)); err != nil {
+		if cut := len(b) - keptEnd; len(b) > 0 && cut > 0 {
+			l.unreject(s.path, int64(keptEnd)) // new frames go there
+			if err := f.Truncate(int64(keptEnd)); err != nil {
 				f.Close()
 				return fmt.Errorf("queue: cut torn tail of %s: %w", s.name, err)
 			}
@@ -998,12 +1102,12 @@ func (l *Ledger) scanAll(segs []segFile, storeLeaves int64) error {
 				f.Close()
 				return fmt.Errorf("queue: cut torn tail of %s: %w", s.name, err)
 			}
-			l.log.Warn("queue: cut torn tail", "segment", s.name, "offset", acceptedEnd, "bytes", cut)
+			l.log.Warn("queue: cut torn tail", "segment", s.name, "offset", keptEnd, "bytes", cut)
 			l.mu.Lock()
 			l.stats.TornBytes += int64(cut)
 			l.mu.Unlock()
 		}
-		l.seg, l.segFirst, l.segOff = f, s.first, int64(acceptedEnd)
+		l.seg, l.segFirst, l.segOff = f, s.first, int64(keptEnd)
 		l.mu.Lock()
 		l.segs = append(l.segs, segInfo{first: s.first, path: s.path, end: l.segOff})
 		l.mu.Unlock()

@@ -49,10 +49,14 @@ func digest(b []byte) (d [16]byte) {
 type readBack struct {
 	entries []*ledger.Entry
 	cps     []*ledger.Checkpoint
+	gaps    [][2]uint64 // first and last seq of each run of seqs the reader skipped
 }
 
 // readAll reads the committed records of l and checks the chain, the
-// signatures and every checkpoint root.
+// signatures and every checkpoint root. Seqs may jump only where Open
+// reported damage; the tree then gets placeholder leaves for the missing
+// seqs (the zero entry hash), as the ledger's does, and the first entry
+// after a gap is not chain-checked.
 func readAll(t *testing.T, l *Ledger, s *ledger.Signer) readBack {
 	t.Helper()
 	r, err := l.NewReader(0)
@@ -63,6 +67,18 @@ func readAll(t *testing.T, l *Ledger, s *ledger.Signer) readBack {
 	var out readBack
 	var tree ledger.Tree
 	var prev ledger.Hash
+	var next uint64 // the next seq
+	gap := func(to uint64) {
+		if to == next {
+			return
+		}
+		require.Greater(t, to, next, "seqs increase")
+		require.Positive(t, l.Stats().Damaged, "seqs %d..%d missing, but no damage reported", next, to-1)
+		out.gaps = append(out.gaps, [2]uint64{next, to - 1})
+		for ; next < to; next++ {
+			tree.Append(ledger.Hash{})
+		}
+	}
 	for {
 		rec, err := r.Next()
 		if errors.Is(err, io.EOF) {
@@ -73,19 +89,25 @@ func readAll(t *testing.T, l *Ledger, s *ledger.Signer) readBack {
 		case KindEntry:
 			e, err := ledger.ParseLine(rec.Line)
 			require.NoError(t, err, "%s", rec.Line)
-			require.Equal(t, uint64(len(out.entries)), e.Seq)
 			require.Equal(t, rec.Seq, e.Seq)
-			require.Equal(t, prev, e.PrevHash, "seq %d", e.Seq)
+			if e.Seq == next {
+				require.Equal(t, prev, e.PrevHash, "seq %d", e.Seq)
+			} else {
+				gap(e.Seq)
+			}
 			require.Equal(t, e.ComputeHash(), e.Hash, "seq %d", e.Seq)
 			require.True(t, v.VerifyHash(e.Hash, e.Sig), "seq %d", e.Seq)
 			require.Equal(t, s.KeyID(), e.KeyID)
 			prev = e.Hash
 			tree.Append(e.Hash)
+			next++
 			out.entries = append(out.entries, e)
 		case KindCheckpoint:
 			c, err := ledger.OpenCheckpoint(rec.Checkpoint.Note, ledger.Keyring{v.KeyID(): v})
 			require.NoError(t, err)
-			require.LessOrEqual(t, c.Size, tree.Size())
+			if c.Size > tree.Size() {
+				gap(uint64(c.Size)) // entries lost at the end
+			}
 			root, err := tree.Root(c.Size)
 			require.NoError(t, err)
 			require.Equal(t, root, c.Root, "checkpoint size %d", c.Size)
@@ -93,7 +115,7 @@ func readAll(t *testing.T, l *Ledger, s *ledger.Signer) readBack {
 			out.cps = append(out.cps, c)
 		}
 	}
-	require.Equal(t, l.Size(), uint64(len(out.entries)))
+	gap(l.Size())
 	return out
 }
 
@@ -421,6 +443,169 @@ func TestDamageInMiddle(t *testing.T) {
 	assert.Equal(t, l.Size()-1, last)
 	_, err = l.Append(context.Background(), []Pending{pend("after", 1)})
 	require.NoError(t, err)
+}
+
+// frameAt is a valid frame of a segment file.
+type frameAt struct {
+	off  int
+	typ  byte
+	kind byte   // entries
+	seq  uint64 // entries
+}
+
+func segFrames(t *testing.T, path string) []frameAt {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var out []frameAt
+	var e wentry
+	_, err = scanSegment("x", b, func(off int, typ byte, p []byte) error {
+		f := frameAt{off: off, typ: typ}
+		if typ == frameEntry {
+			decodeEntry(p, &e)
+			f.kind, f.seq = e.kind, e.seq
+		}
+		out = append(out, f)
+		return nil
+	})
+	require.NoError(t, err)
+	return out
+}
+
+// scanLines returns the entry lines of the ledger in dir by seq, the damage,
+// and fails on two checkpoint frames that sign different roots for one size
+// (kt verify would report a FORK).
+func scanLines(t *testing.T, dir string) (map[uint64]string, []Damage) {
+	t.Helper()
+	lines := map[uint64]string{}
+	roots := map[int64][32]byte{}
+	dmg, err := Scan(dir, func(r Record) error {
+		switch r.Kind {
+		case KindEntry:
+			lines[r.Seq] = string(r.Line)
+		case KindCheckpoint:
+			if root, ok := roots[r.Checkpoint.Size]; ok {
+				require.Equal(t, root, [32]byte(r.Checkpoint.Root), "two roots for size %d", r.Checkpoint.Size)
+			}
+			roots[r.Checkpoint.Size] = r.Checkpoint.Root
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	return lines, dmg
+}
+
+// TestDamageKeepsLaterEntries corrupts one entry frame followed by valid
+// frames, in the last segment and in an earlier one: Open reports the
+// damage, keeps every later entry at its seq, fills the lost seq with a
+// placeholder leaf, and the writer continues after the last entry without
+// reusing a seq.
+func TestDamageKeepsLaterEntries(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		segBytes int64
+		earlier  bool // damage an earlier segment, not the last one
+		lastOne  bool // damage the last entry frame (the commit checkpoint frame after it is intact)
+		noStore  bool // remove tree.hashes: Open rebuilds it
+	}{
+		{name: "last segment"},
+		{name: "last segment, store rebuilt", noStore: true},
+		{name: "last entry", lastOne: true},
+		{name: "last entry, store rebuilt", lastOne: true, noStore: true},
+		{name: "earlier segment", segBytes: 4 << 10, earlier: true},
+		{name: "last of several segments", segBytes: 4 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := testOpts(t, dir)
+			opts.SegmentBytes = tc.segBytes
+			l, err := Open(opts)
+			require.NoError(t, err)
+			for i := range 40 {
+				_, err := l.Append(context.Background(), []Pending{pend(fmt.Sprint("e", i), i)})
+				require.NoError(t, err)
+			}
+			require.NoError(t, l.Close()) // adds a checkpoint entry
+			before, dmg := scanLines(t, dir)
+			require.Empty(t, dmg)
+			size := uint64(len(before))
+
+			segs, err := listSegments(filepath.Join(dir, "segments"))
+			require.NoError(t, err)
+			seg := segs[len(segs)-1]
+			if tc.earlier {
+				require.Greater(t, len(segs), 2)
+				seg = segs[len(segs)/2]
+			}
+			var entries []frameAt
+			for _, f := range segFrames(t, seg.path) {
+				if f.typ == frameEntry {
+					entries = append(entries, f)
+				}
+			}
+			require.Greater(t, len(entries), 2)
+			victim := entries[len(entries)/2]
+			if tc.lastOne {
+				victim = entries[len(entries)-1]
+				require.Equal(t, size-1, victim.seq)
+			}
+			b, err := os.ReadFile(seg.path)
+			require.NoError(t, err)
+			b[victim.off+frameHeaderSize+100] ^= 0x01 // inside the signature
+			require.NoError(t, os.WriteFile(seg.path, b, 0o600))
+			if tc.noStore {
+				require.NoError(t, os.Remove(filepath.Join(dir, "tree.hashes")))
+			}
+
+			l, err = Open(opts)
+			require.NoError(t, err)
+			st := l.Stats()
+			assert.Equal(t, 1, st.Damaged)
+			assert.Zero(t, st.TornBytes)
+			assert.Equal(t, size, l.Size(), "no seq is given again")
+			_, err = os.Stat(filepath.Join(dir, "quarantine", seg.name))
+			require.NoError(t, err)
+			rb := readAll(t, l, opts.Signer)
+			require.Equal(t, [][2]uint64{{victim.seq, victim.seq}}, rb.gaps)
+			require.Len(t, rb.entries, int(size)-1)
+			for _, e := range rb.entries {
+				assert.Equal(t, before[e.Seq], string(e.AppendLine(nil)), "seq %d", e.Seq)
+			}
+
+			res, err := l.Append(context.Background(), []Pending{pend("after", 1), pend("after2", 2)})
+			require.NoError(t, err)
+			assert.Equal(t, size, res.FirstSeq)
+			assert.Equal(t, int64(size)+2, l.LatestCheckpoint().Size)
+			rb = readAll(t, l, opts.Signer)
+			tip := rb.entries[len(rb.entries)-3]
+			if !tc.lastOne {
+				require.Equal(t, size-1, tip.Seq)
+			}
+			assert.Equal(t, tip.Hash, rb.entries[len(rb.entries)-2].PrevHash, "the chain continues from the last entry")
+			require.NoError(t, l.Close())
+
+			// Reopen: the same damage, the new entries kept, nothing signed twice.
+			l, err = Open(opts)
+			require.NoError(t, err)
+			assert.Equal(t, 1, l.Stats().Damaged)
+			assert.Equal(t, size+3, l.Size()) // + after, after2, checkpoint entry
+			rb = readAll(t, l, opts.Signer)
+			require.Equal(t, [][2]uint64{{victim.seq, victim.seq}}, rb.gaps)
+			require.NoError(t, l.Close())
+			after, dmg := scanLines(t, dir)
+			require.Len(t, dmg, 1)
+			assert.Equal(t, CorruptFrame, dmg[0].Kind)
+			assert.Equal(t, int64(victim.off), dmg[0].Offset)
+			for seq, line := range before {
+				if seq != victim.seq {
+					assert.Equal(t, line, after[seq], "seq %d", seq)
+				}
+			}
+			q, err := os.ReadDir(filepath.Join(dir, "quarantine"))
+			require.NoError(t, err)
+			assert.Len(t, q, 1, "one copy")
+		})
+	}
 }
 
 func TestHashStoreRepair(t *testing.T) {

@@ -22,7 +22,8 @@ const (
 	// leaves. Open cuts it from the last segment.
 	TornTail DamageKind = "torn tail"
 	// CorruptFrame is an invalid run of bytes with valid frames after it:
-	// bit rot or tampering, never a crash. Open quarantines a copy.
+	// bit rot or tampering, never a crash. Open reports it, quarantines a
+	// copy and keeps the entries after it, in the last segment too.
 	CorruptFrame DamageKind = "corrupt frame"
 	// BadHeader is a segment header that does not check.
 	BadHeader DamageKind = "bad header"
