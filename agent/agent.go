@@ -206,6 +206,12 @@ wait:
 		case runErr = <-srcErr:
 			log.Error("source failed, shutting down", "err", runErr)
 			break wait
+		case <-led.Failed():
+			// An fsync failed: what the page cache held may be gone, so
+			// only a restart (recovery from disk) is safe.
+			runErr = led.Err()
+			log.Error("ledger failed, shutting down so that a restart recovers it", "err", runErr)
+			break wait
 		case <-hup:
 			log.Warn("SIGHUP: config reload is not available yet; restart kt to apply a new config")
 		}

@@ -56,9 +56,19 @@
 // The writer appends, per group commit, the new entry frames and one
 // checkpoint frame of the tree of every entry so far, with one write and
 // one fdatasync (fsync where there is none: the new size is flushed either
-// way), and acknowledges nothing before that. A new segment is fsync'd
-// with its directory before the first commit into it. A segment is rolled
-// only between commits, once it is past Options.SegmentBytes.
+// way), and acknowledges nothing before that. The two are pipelined: while
+// a syncer goroutine fdatasyncs commit k, then publishes it to the readers
+// and acknowledges it, the writer gathers, chains, signs and writes commit
+// k+1; commits are published in order, and readers never read past the
+// published end. A failed write (ENOSPC) is cut off again once the commits
+// before it are published, and fails only its own requests (ErrFull). A
+// failed fdatasync breaks the ledger: that commit and the ones written
+// after it are never acknowledged and every later Append returns
+// ErrBroken, because the pages may be lost and a retried fsync can report
+// success without them; kt must be restarted, and Open recovers from the
+// disk. A new segment is fsync'd with its directory before the first
+// commit into it. A segment is rolled only between commits, once it is
+// past Options.SegmentBytes and the syncer is idle.
 //
 // # Damage
 //

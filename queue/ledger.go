@@ -80,6 +80,12 @@ var (
 	ErrFull = errors.New("queue: ledger full or unwritable, retry later")
 	// ErrClosed is returned by Append after Close.
 	ErrClosed = errors.New("queue: closed")
+	// ErrBroken is returned (wrapped, with the cause) by Append once an
+	// fdatasync of a segment failed. The data of the written commits may
+	// be lost from the page cache and the sync cannot be retried
+	// reliably, so the ledger acknowledges nothing more: the process must
+	// exit, and Open recovers from what is on disk. See Ledger.Failed.
+	ErrBroken = errors.New("queue: fsync failed; restart kt to recover")
 )
 
 // ConflictError refuses an Append whose record Index has an id that is
@@ -105,7 +111,7 @@ type Stats struct {
 	Commits            uint64 // group commits since Open
 	Duplicates         uint64 // records not written again
 	Conflicts          uint64 // Append calls refused by a conflict
-	WriteErrors        uint64 // commits that failed and were rolled back
+	WriteErrors        uint64 // commits that failed: rolled back, or not synced (see ErrBroken)
 	PendingEvents      int    // accepted, not yet committed
 	Damaged            int    // damaged ranges found by Open, in any segment (torn tails excluded)
 	TornBytes          int64  // bytes cut from the last segment by Open
@@ -123,6 +129,19 @@ type request struct {
 	res  AppendResult
 	err  error
 	done chan struct{}
+}
+
+// syncItem is a written commit handed from the writer to the syncer.
+type syncItem struct {
+	group     []*request
+	dups      uint64
+	conflicts uint64
+	noWrite   bool // nothing written: only acknowledge, in order
+	seg       *os.File
+	segFirst  uint64
+	end       int64 // end of the segment after this commit
+	size      uint64
+	cp        *ledger.Checkpoint
 }
 
 type segInfo struct {
@@ -144,7 +163,7 @@ type Ledger struct {
 	// Owned by the writer goroutine (and Open before it starts).
 	seg         *os.File
 	segFirst    uint64
-	segOff      int64 // durable end of seg
+	segOff      int64 // end of the last commit written to seg (durable once the syncer is idle)
 	next        uint64
 	tip         ledger.Hash
 	tree        *hashStore
@@ -158,6 +177,13 @@ type Ledger struct {
 	latestW     *ledger.Checkpoint
 	skippedTo   int64        // largest size of the checkpoint frames on disk that Open skipped
 	failWrite   func() error // test hook: fail the next segment writes
+	failSync    func() error // test hook: fail the next segment fdatasyncs (read by the syncer)
+
+	// The writer hands each written commit to the syncer goroutine, which
+	// fdatasyncs it and publishes it, in commit order.
+	syncq    chan *syncItem
+	syncing  sync.WaitGroup // commits handed to the syncer and not yet published or failed
+	syncDone chan struct{}  // closed when the syncer has returned
 
 	wake    chan struct{}
 	closing chan struct{}
@@ -174,6 +200,8 @@ type Ledger struct {
 	changed  chan struct{}
 	stats    Stats
 	closeErr error
+	broken   error         // ErrBroken with its cause, once an fdatasync failed
+	failed   chan struct{} // closed when broken is set
 }
 
 // Open opens or creates the ledger in opts.Dir. It recovers from a crash
@@ -201,6 +229,7 @@ func Open(opts Options) (*Ledger, error) {
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 		changed: make(chan struct{}),
+		failed:  make(chan struct{}),
 	}
 	if err := os.MkdirAll(l.segDir, 0o700); err != nil {
 		return nil, fmt.Errorf("queue: open: %w", err)
@@ -214,7 +243,11 @@ func Open(opts Options) (*Ledger, error) {
 		l.closeFiles()
 		return nil, err
 	}
+	l.syncq = make(chan *syncItem, 1)
+	l.syncDone = make(chan struct{})
+	go l.syncLoop()
 	if err := l.start(); err != nil {
+		l.stopSyncer()
 		l.closeFiles()
 		return nil, err
 	}
@@ -248,7 +281,7 @@ func (l *Ledger) start() error {
 		if err != nil {
 			return err
 		}
-		if err := l.commit(nil, internalEntry(entryGenesis, id, body), true); err != nil {
+		if err := l.commitAndSync(nil, internalEntry(entryGenesis, id, body)); err != nil {
 			return fmt.Errorf("queue: write genesis: %w", err)
 		}
 		l.log.Info("queue: new ledger", "dir", l.opts.Dir, "ledger_id", l.ledgerID, "origin", l.origin)
@@ -269,11 +302,21 @@ func (l *Ledger) start() error {
 			l.log.Warn("queue: no checkpoint after recovery; a checkpoint of this size was signed before the damage", "size", l.next)
 			return nil
 		}
-		if err := l.commit(nil, nil, true); err != nil {
+		if err := l.commitAndSync(nil, nil); err != nil {
 			return fmt.Errorf("queue: checkpoint after recovery: %w", err)
 		}
 	}
 	return nil
+}
+
+// commitAndSync commits with force and waits until the commit is durable.
+func (l *Ledger) commitAndSync(group []*request, pre *wentry) error {
+	err := l.commit(group, pre, true)
+	l.drain()
+	if err == nil {
+		err = l.Err()
+	}
+	return err
 }
 
 func internalEntry(kind byte, id string, body []byte) *wentry {
@@ -286,7 +329,8 @@ func internalEntry(kind byte, id string, body []byte) *wentry {
 // Append writes recs to the ledger and returns when they are durable and
 // covered by a signed checkpoint. It returns ErrFull (wrapped) when too
 // many events are pending or the disk refused the write, a *ConflictError
-// when an id is already used with other content, ErrClosed after Close. On
+// when an id is already used with other content, ErrClosed after Close,
+// ErrBroken (wrapped) once an fdatasync failed (then for good). On
 // any error nothing of the call is acknowledged. If ctx ends first, Append
 // returns ctx.Err() but the records may still be written (a retry is then
 // a duplicate). Bodies must not be modified after the call.
@@ -312,6 +356,11 @@ func (l *Ledger) Append(ctx context.Context, recs []Pending) (AppendResult, erro
 		l.mu.Unlock()
 		return AppendResult{}, ErrClosed
 	}
+	if l.broken != nil {
+		err := l.broken
+		l.mu.Unlock()
+		return AppendResult{}, err
+	}
 	if l.pending+len(recs) > l.opts.MaxPending {
 		l.mu.Unlock()
 		return AppendResult{}, fmt.Errorf("%w: %d events pending", ErrFull, l.pending)
@@ -333,7 +382,9 @@ func (l *Ledger) Append(ctx context.Context, recs []Pending) (AppendResult, erro
 
 // Close drains the queue, appends a final ledger.checkpoint entry if there
 // are entries since the last one, commits and closes the files. It is safe
-// to call more than once; later calls return the first call's result.
+// to call more than once; later calls return the first call's result. On a
+// broken ledger (see Failed) it closes the files and returns the ErrBroken
+// error.
 func (l *Ledger) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -353,6 +404,9 @@ func (l *Ledger) Close() error {
 		err = terr
 	}
 	l.mu.Lock()
+	if err == nil {
+		err = l.broken
+	}
 	l.closeErr = err
 	l.mu.Unlock()
 	return err
@@ -387,6 +441,20 @@ func (l *Ledger) Changed() <-chan struct{} {
 	return l.changed
 }
 
+// Failed returns a channel that is closed when the ledger breaks: an
+// fdatasync of a segment failed, nothing is acknowledged any more and every
+// Append returns ErrBroken. The owner should then Close the ledger and exit
+// so that kt is restarted; Open recovers from the disk state.
+func (l *Ledger) Failed() <-chan struct{} { return l.failed }
+
+// Err returns the ErrBroken error (wrapped, with the cause) once the ledger
+// is broken, else nil.
+func (l *Ledger) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.broken
+}
+
 // Stats returns a snapshot of the counters.
 func (l *Ledger) Stats() Stats {
 	l.mu.Lock()
@@ -398,9 +466,11 @@ func (l *Ledger) Stats() Stats {
 	return s
 }
 
-// run is the writer goroutine.
+// run is the writer goroutine: it gathers, chains, signs and writes one
+// commit while the syncer fdatasyncs and publishes the one before.
 func (l *Ledger) run() {
 	defer close(l.done)
+	defer l.stopSyncer()
 	ticker := time.NewTicker(l.opts.CheckpointInterval)
 	defer ticker.Stop()
 	for {
@@ -426,7 +496,7 @@ func (l *Ledger) run() {
 		l.queue = nil
 		l.mu.Unlock()
 		var pre *wentry
-		if (ckptDue || closing) && l.next > l.ckptEntryTo && l.latestW != nil && uint64(l.latestW.Size) == l.next {
+		if (ckptDue || closing) && l.next > l.ckptEntryTo && l.latestW != nil && uint64(l.latestW.Size) == l.next && l.Err() == nil {
 			pre = l.checkpointEntry()
 		}
 		if len(group) > 0 || pre != nil {
@@ -452,8 +522,15 @@ func (l *Ledger) checkpointEntry() *wentry {
 
 // commit writes one group: pre (an entry of the ledger's own, or nil),
 // then the new records of every request, then a signed checkpoint. With
-// force it writes a checkpoint even with no new entries.
+// force it writes a checkpoint even with no new entries. It acknowledges
+// nothing: it hands the written commit to the syncer, which does after the
+// fdatasync. It returns an error when the commit was not written.
 func (l *Ledger) commit(group []*request, pre *wentry, force bool) (err error) {
+	if err := l.Err(); err != nil {
+		l.finish(group, 0, 0, err)
+		return err
+	}
+	l.lastCommit = time.Now()
 	startSeq := l.next
 	ents := l.ents[:0]
 	ids := l.ids[:0]
@@ -511,22 +588,10 @@ func (l *Ledger) commit(group []*request, pre *wentry, force bool) (err error) {
 	}
 	l.ents, l.ids = ents, ids
 
-	finish := func(err error) {
-		l.mu.Lock()
-		for _, req := range group {
-			if err != nil && req.err == nil {
-				req.err = err
-				req.res = AppendResult{}
-			}
-			l.pending -= len(req.recs)
-			close(req.done)
-		}
-		l.stats.Duplicates += dups
-		l.stats.Conflicts += conflicts
-		l.mu.Unlock()
-	}
 	if len(ents) == 0 && !force {
-		finish(nil)
+		// Duplicates of entries of a commit still being synced are
+		// acknowledged after it: through the syncer, in order.
+		l.handOff(&syncItem{group: group, dups: dups, conflicts: conflicts, noWrite: true})
 		return nil
 	}
 
@@ -552,7 +617,13 @@ func (l *Ledger) commit(group []*request, pre *wentry, force bool) (err error) {
 
 	// Tree and checkpoint.
 	markN, markLeaves := l.tree.mark()
-	rollback := func(cause error) error {
+	rollback := func(cause error, truncate bool) error {
+		// The commits before this one are published or failed first: the
+		// segment is cut back to the end of the last one written.
+		l.drain()
+		if truncate {
+			l.truncateSeg()
+		}
 		l.tree.rollback(markN, markLeaves)
 		for i := range ents {
 			delete(l.index, string(ents[i].id))
@@ -561,82 +632,168 @@ func (l *Ledger) commit(group []*request, pre *wentry, force bool) (err error) {
 		l.mu.Lock()
 		l.stats.WriteErrors++
 		l.mu.Unlock()
-		err := fmt.Errorf("%w: %v", ErrFull, cause)
-		finish(err)
+		err := l.Err()
+		if err == nil {
+			err = fmt.Errorf("%w: %v", ErrFull, cause)
+		}
+		l.finish(group, dups, conflicts, err)
 		return err
 	}
 	for i := range ents {
 		if err := l.tree.appendLeaf(ents[i].hash); err != nil {
-			return rollback(err)
+			return rollback(err, false)
 		}
 	}
 	newSize := startSeq + uint64(len(ents))
 	root, err := l.tree.root(int64(newSize))
 	if err != nil {
-		return rollback(err)
+		return rollback(err, false)
 	}
 	cp, err := ledger.SignCheckpoint(l.opts.Signer, l.origin, int64(newSize), root)
 	if err != nil {
-		return rollback(err)
+		return rollback(err, false)
 	}
 	buf = appendCheckpointFrame(buf, cp)
 
-	// One write, one fdatasync.
+	// One write here; the fdatasync in the syncer.
 	if l.failWrite != nil {
 		if err := l.failWrite(); err != nil {
-			return rollback(err)
+			return rollback(err, false)
 		}
 	}
 	if _, err := l.seg.WriteAt(buf, l.segOff); err != nil {
-		l.truncateSeg()
-		return rollback(err)
-	}
-	if err := datasync(l.seg); err != nil {
-		l.truncateSeg()
-		return rollback(err)
+		return rollback(err, true)
 	}
 	l.segOff += int64(len(buf))
 	l.buf = buf[:0]
 	l.next = newSize
 	l.tip = prev
 	l.latestW = cp
-	l.lastCommit = time.Now()
 	for i := range ents {
 		if ents[i].kind == entryCheckpoint {
 			l.ckptEntryTo = ents[i].seq + 1
 		}
 		ents[i] = wentry{} // drop references to caller bodies
 	}
+	// Unsynced leaves may reach the store file: Open cuts a store longer
+	// than the ledger.
 	if err := l.tree.flush(); err != nil {
 		l.log.Warn("queue: hash store", "err", err)
 	}
-	if err := writeFileAtomic(filepath.Join(l.opts.Dir, "checkpoint"), cp.Note, false); err != nil {
+	l.handOff(&syncItem{group: group, dups: dups, conflicts: conflicts, seg: l.seg, segFirst: l.segFirst, end: l.segOff, size: newSize, cp: cp})
+
+	if l.segOff >= l.opts.SegmentBytes {
+		// The syncer holds the old segment until it is idle.
+		l.drain()
+		if l.Err() == nil {
+			if err := l.roll(); err != nil {
+				l.log.Error("queue: roll segment", "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// handOff passes a commit to the syncer. It blocks while the syncer has one
+// commit queued besides the one it syncs.
+func (l *Ledger) handOff(c *syncItem) {
+	l.syncing.Add(1)
+	l.syncq <- c
+}
+
+// drain waits until the syncer has published or failed every commit handed
+// to it. Only the writer (or Open before it) calls it.
+func (l *Ledger) drain() { l.syncing.Wait() }
+
+// stopSyncer drains the syncer and stops it.
+func (l *Ledger) stopSyncer() {
+	l.drain()
+	close(l.syncq)
+	<-l.syncDone
+}
+
+// syncLoop is the syncer goroutine: for each written commit, in order, it
+// fdatasyncs the segment, then publishes the commit (size, checkpoint,
+// segment end) and acknowledges its requests. After a failed fdatasync it
+// breaks the ledger and fails every commit it gets.
+func (l *Ledger) syncLoop() {
+	defer close(l.syncDone)
+	for c := range l.syncq {
+		l.publish(c)
+		l.syncing.Done()
+	}
+}
+
+func (l *Ledger) publish(c *syncItem) {
+	if err := l.Err(); err != nil {
+		l.finish(c.group, c.dups, c.conflicts, err)
+		return
+	}
+	if c.noWrite {
+		l.finish(c.group, c.dups, c.conflicts, nil)
+		return
+	}
+	var err error
+	if l.failSync != nil {
+		err = l.failSync()
+	}
+	if err == nil {
+		err = datasync(c.seg)
+	}
+	if err != nil {
+		// The written pages may be gone and a second fsync may report
+		// success without them (fsyncgate): acknowledge nothing more.
+		l.log.Error("queue: fdatasync failed; the ledger acknowledges nothing more, restart kt", "segment", c.seg.Name(), "err", err)
+		l.mu.Lock()
+		if l.broken == nil {
+			l.broken = fmt.Errorf("%w: %v", ErrBroken, err)
+			close(l.failed)
+		}
+		l.stats.WriteErrors++
+		broken := l.broken
+		l.mu.Unlock()
+		l.finish(c.group, c.dups, c.conflicts, broken)
+		return
+	}
+	if err := writeFileAtomic(filepath.Join(l.opts.Dir, "checkpoint"), c.cp.Note, false); err != nil {
 		l.log.Warn("queue: write checkpoint file", "err", err)
 	}
-
 	l.mu.Lock()
-	l.size = newSize
-	l.latest = cp
-	if n := len(l.segs); n > 0 {
-		l.segs[n-1].end = l.segOff
+	l.size = c.size
+	l.latest = c.cp
+	for i := len(l.segs) - 1; i >= 0; i-- {
+		if l.segs[i].first == c.segFirst {
+			l.segs[i].end = c.end
+			break
+		}
 	}
 	l.stats.Commits++
 	l.stats.LastCommitUnixNano = l.opts.Now().UnixNano()
 	close(l.changed)
 	l.changed = make(chan struct{})
 	l.mu.Unlock()
-	finish(nil)
-
-	if l.segOff >= l.opts.SegmentBytes {
-		if err := l.roll(); err != nil {
-			l.log.Error("queue: roll segment", "err", err)
-		}
-	}
-	return nil
+	l.finish(c.group, c.dups, c.conflicts, nil)
 }
 
-// truncateSeg cuts the segment back to its durable end after a failed
-// write.
+// finish ends the requests of a commit: with err, none of them is
+// acknowledged (those refused by a conflict keep their error).
+func (l *Ledger) finish(group []*request, dups, conflicts uint64, err error) {
+	l.mu.Lock()
+	for _, req := range group {
+		if err != nil && req.err == nil {
+			req.err = err
+			req.res = AppendResult{}
+		}
+		l.pending -= len(req.recs)
+		close(req.done)
+	}
+	l.stats.Duplicates += dups
+	l.stats.Conflicts += conflicts
+	l.mu.Unlock()
+}
+
+// truncateSeg cuts the segment back to the end of the last commit written
+// after a failed write. The syncer must be idle.
 func (l *Ledger) truncateSeg() {
 	if err := l.seg.Truncate(l.segOff); err != nil {
 		l.log.Error("queue: truncate after failed write", "err", err)
