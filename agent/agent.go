@@ -29,6 +29,7 @@ import (
 	"github.com/keeptrusts/kt/queue"
 	filesink "github.com/keeptrusts/kt/sinks/file"
 	"github.com/keeptrusts/kt/sources"
+	filesource "github.com/keeptrusts/kt/sources/file"
 	"github.com/keeptrusts/kt/sources/webhook"
 )
 
@@ -73,6 +74,13 @@ func Run(ctx context.Context, cfg *Config, opt Options) error {
 	popts.RedactKey = redactKey
 	popts.RedactPaths = cfg.Redact.Paths
 	norm, err := pipeline.New(popts)
+	if err != nil {
+		return err
+	}
+	// Files keep what they hold: invalid UTF-8 in a file line is escaped
+	// with a marker rather than refused (an HTTP client gets a 400 instead).
+	popts.InvalidUTF8 = pipeline.UTF8Escape
+	fileNorm, err := pipeline.New(popts)
 	if err != nil {
 		return err
 	}
@@ -124,6 +132,19 @@ func Run(ctx context.Context, cfg *Config, opt Options) error {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kt_sink_lag_entries", Help: "Ledger entries the sink has not delivered yet.", ConstLabels: prometheus.Labels{"sink": name}},
 			func() float64 { return float64(led.Size() - min(led.Size(), s.Next())) }))
 	}
+	var tails []*filesource.Source
+	for _, fc := range cfg.FileSources {
+		src, err := filesource.New(fc, &emitter{norm: fileNorm, led: led}, log)
+		if err != nil {
+			return err
+		}
+		tails = append(tails, src)
+		labels := prometheus.Labels{"source": fc.Name}
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kt_file_source_lines_total", Help: "Lines of the file source made durable ledger entries.", ConstLabels: labels},
+			func() float64 { return float64(src.Emitted()) }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kt_file_source_dead_lettered_total", Help: "Lines written to the source's dead-letter file.", ConstLabels: labels},
+			func() float64 { return float64(src.DeadLettered()) }))
+	}
 	var hooks []*webhook.Source
 	addrs := Addrs{Webhooks: map[string]string{}}
 	for _, wc := range cfg.Webhooks {
@@ -173,8 +194,17 @@ func Run(ctx context.Context, cfg *Config, opt Options) error {
 	}
 	srcCtx, stopSources := context.WithCancel(ctx)
 	defer stopSources()
-	srcErr := make(chan error, len(hooks))
+	srcErr := make(chan error, len(hooks)+len(tails))
 	var srcWG sync.WaitGroup
+	for _, t := range tails {
+		srcWG.Add(1)
+		go func() {
+			defer srcWG.Done()
+			if err := t.Run(srcCtx); err != nil {
+				srcErr <- err
+			}
+		}()
+	}
 	for _, h := range hooks {
 		srcWG.Add(1)
 		go func() {

@@ -15,6 +15,7 @@ import (
 	"github.com/keeptrusts/kt/configs"
 	"github.com/keeptrusts/kt/internal/hclconf"
 	filesink "github.com/keeptrusts/kt/sinks/file"
+	filesource "github.com/keeptrusts/kt/sources/file"
 	"github.com/keeptrusts/kt/sources/webhook"
 )
 
@@ -27,8 +28,9 @@ type Config struct {
 	Redact   RedactConfig
 	QueryAPI *QueryAPIConfig // nil = no query API
 
-	Webhooks  []webhook.Config
-	FileSinks []filesink.Config
+	Webhooks    []webhook.Config
+	FileSources []filesource.Config
+	FileSinks   []filesink.Config
 }
 
 // SigningConfig is the signing block.
@@ -101,7 +103,7 @@ type notYetBlockHCL struct {
 // Plugin types known to the schema. Those not built yet are refused with a
 // "not available yet" diagnostic rather than ignored.
 var (
-	sourceTypes = map[string]bool{"webhook": true, "file": false}
+	sourceTypes = map[string]bool{"webhook": true, "file": true}
 	sinkTypes   = map[string]bool{"file": true, "splunk_hec": false, "elasticsearch": false, "kafka": false, "syslog": false, "s3": false}
 )
 
@@ -210,6 +212,11 @@ func load(p *hclparse.Parser, name string, src []byte, dir, defaultDataDir strin
 			c, d := webhook.Decode(b.Name, b.Body, ctx)
 			diags = diags.Extend(d)
 			cfg.Webhooks = append(cfg.Webhooks, c)
+		case "file":
+			c, d := filesource.Decode(b.Name, b.Body, ctx)
+			diags = diags.Extend(d)
+			c.SetDataDir(cfg.DataDir)
+			cfg.FileSources = append(cfg.FileSources, c)
 		}
 	}
 	clear(seen)
@@ -226,20 +233,11 @@ func load(p *hclparse.Parser, name string, src []byte, dir, defaultDataDir strin
 			cfg.FileSinks = append(cfg.FileSinks, c)
 		}
 	}
-	if len(cfg.Webhooks) == 0 && !diags.HasErrors() && !hasType(root.Sources, "file") {
+	if len(root.Sources) == 0 {
 		diags = diags.Extend(hclconf.Error(f.Body.MissingItemRange(), "No source",
-			"The config has no source block, so nothing would ever be recorded. Add a source \"webhook\" block."))
+			"The config has no source block, so nothing would ever be recorded. Add a source \"webhook\" or source \"file\" block."))
 	}
 	return cfg, diags
-}
-
-func hasType(bs []pluginHCL, t string) bool {
-	for _, b := range bs {
-		if b.Type == t {
-			return true
-		}
-	}
-	return false
 }
 
 func checkPlugin(kind string, b pluginHCL, known, built bool, seen map[string]hcl.Range) hcl.Diagnostics {

@@ -147,7 +147,6 @@ func TestDesignExample(t *testing.T) {
 		"Not available yet: sink s3",
 		"Not available yet: sink splunk_hec",
 		"Not available yet: sink syslog",
-		"Not available yet: source file",
 	}, got, render(diags))
 	assert.False(t, bytes.Contains(src, []byte("THIS-MUST")))
 }
