@@ -86,6 +86,7 @@
 // Event.Body is the RFC 8785 canonical JSON of the event: members sorted
 // by UTF-16 code units, strings escaped as the RFC says, numbers in ES6
 // form. Event.Digest is the first 16 bytes of SHA-256 over the body
-// without its received_at member, so a retried delivery of the same event
-// has the same digest.
+// without its received_at and source members, so a retried delivery of the
+// same event, or a line read again from a rotated file after a crash, has
+// the same digest.
 package pipeline

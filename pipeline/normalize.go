@@ -49,8 +49,9 @@ type Event struct {
 	// new UUIDv7.
 	ID string
 	// Digest is the first 16 bytes of SHA-256 over Body with the
-	// "received_at" member left out, so that a retried delivery of the same
-	// event has the same digest.
+	// "received_at" and "source" members left out, so that a retried
+	// delivery of the same event, or a line read again from a rotated file,
+	// has the same digest.
 	Digest [16]byte
 	// Body is the event in RFC 8785 (JCS) canonical form.
 	Body []byte
@@ -435,29 +436,39 @@ func (n *Normalizer) normalize(w *work, raw []byte, src Source, receivedAt time.
 	}
 	sortMembers(out)
 
-	// Encode into the pooled buffer, hash it without received_at (and the
-	// comma before it: it is never the first member), copy it out.
+	// Encode into the pooled buffer and copy it out. The digest hashes it
+	// without received_at and source (each with the comma before it: they
+	// are never the first member, action is), which say when and where kt
+	// got the event, not what the event is: a retried delivery, or a line
+	// read again from a rotated file after a crash, has the same digest.
 	b := append(w.body[:0], '{')
-	cut0, cut1 := -1, -1
+	var cuts [2][2]int
+	nc := 0
 	for i := range out {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		if out[i].key == "received_at" {
-			cut0 = len(b) - 1
+		skip := out[i].key == "received_at" || out[i].key == "source"
+		if skip {
+			cuts[nc][0] = len(b) - 1
 		}
 		b = appendPlain(b, out[i].key) // one of the names above
 		b = append(b, ':')
 		b = appendValue(b, &out[i].v)
-		if out[i].key == "received_at" {
-			cut1 = len(b)
+		if skip {
+			cuts[nc][1] = len(b)
+			nc++
 		}
 	}
 	b = append(b, '}')
 	w.body = b
 	ev.Body = append([]byte(nil), b...)
-	w.sum.Write(b[:cut0])
-	w.sum.Write(b[cut1:])
+	from := 0
+	for _, c := range cuts[:nc] {
+		w.sum.Write(b[from:c[0]])
+		from = c[1]
+	}
+	w.sum.Write(b[from:])
 	copy(ev.Digest[:], w.sum.Sum(w.digest[:0]))
 	return ev, nil
 }

@@ -371,6 +371,18 @@ func TestDigestAndID(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, a.Body, b.Body)
 	assert.Equal(t, a.Digest, b.Digest)
+	// The same line read again from the rotated file, at another offset.
+	f1, err := n.Normalize(raw, Source{Kind: "file", Name: "cp", File: "/l/audit.log", Offset: 10}, testReceived, "h:0")
+	require.NoError(t, err)
+	f2, err := n.Normalize(raw, Source{Kind: "file", Name: "cp", File: "/l/audit.log.1", Offset: 10}, testReceived.Add(time.Minute), "h:0")
+	require.NoError(t, err)
+	assert.NotEqual(t, f1.Body, f2.Body)
+	assert.Equal(t, a.Digest, f1.Digest)
+	assert.Equal(t, f1.Digest, f2.Digest)
+	// Any change to what the event says changes the digest.
+	d, err := n.Normalize([]byte(`{"time":"2026-01-01T00:00:00Z","action":"a.c","actor":"u"}`), Source{Kind: "webhook"}, testReceived, "h:0")
+	require.NoError(t, err)
+	assert.NotEqual(t, a.Digest, d.Digest)
 	c, err := n.Normalize(raw, Source{Kind: "webhook"}, testReceived, "")
 	require.NoError(t, err)
 	assert.NotEqual(t, a.Digest, c.Digest)
