@@ -14,7 +14,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -56,11 +55,6 @@ func Run(ctx context.Context, cfg *Config, opt Options) error {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
-	}
-	if _, set := os.LookupEnv("GOGC"); !set {
-		// The live heap is small and short-lived garbage is most of the
-		// allocation; collecting less often saves CPU for signing.
-		debug.SetGCPercent(400)
 	}
 	signer, err := LoadOrCreateSigner(cfg.Signing.KeyFile, cfg.Signing.KeyName, log)
 	if err != nil {

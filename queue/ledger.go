@@ -119,6 +119,24 @@ type Stats struct {
 	LastCommitUnixNano int64
 }
 
+// idKey is the key of the id index: the first 16 bytes of SHA-256 of the
+// event id. A fixed-size key keeps the index free of pointers, so the
+// garbage collector never scans it — with a million entries, scanning a map
+// of string keys costs a quarter of the agent's CPU — and halves its
+// memory. Two different ids collide with probability about n²/2¹²⁹: for a
+// billion entries, 10⁻²¹.
+type idKey [16]byte
+
+func keyOf(id []byte) idKey {
+	h := sha256.Sum256(id)
+	return idKey(h[:16])
+}
+
+func keyOfString(id string) idKey {
+	h := sha256.Sum256([]byte(id))
+	return idKey(h[:16])
+}
+
 type idRec struct {
 	seq    uint64
 	digest [16]byte
@@ -167,7 +185,7 @@ type Ledger struct {
 	next        uint64
 	tip         ledger.Hash
 	tree        *hashStore
-	index       map[string]idRec
+	index       map[idKey]idRec
 	callIDs     map[string]int
 	ids         []byte // the ids of ents
 	ckptEntryTo uint64 // Size right after the last ledger.checkpoint entry
@@ -223,7 +241,7 @@ func Open(opts Options) (*Ledger, error) {
 		log:     opts.Logger,
 		keyID:   []byte(opts.Signer.KeyID()),
 		segDir:  filepath.Join(opts.Dir, "segments"),
-		index:   map[string]idRec{},
+		index:   map[idKey]idRec{},
 		callIDs: map[string]int{},
 		wake:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
@@ -536,7 +554,7 @@ func (l *Ledger) commit(group []*request, pre *wentry, force bool) (err error) {
 	ids := l.ids[:0]
 	if pre != nil {
 		ents = append(ents, *pre)
-		l.index[string(pre.id)] = idRec{seq: startSeq, digest: pre.digest}
+		l.index[keyOf(pre.id)] = idRec{seq: startSeq, digest: pre.digest}
 	}
 	var dups, conflicts uint64
 	for _, req := range group {
@@ -544,7 +562,7 @@ func (l *Ledger) commit(group []*request, pre *wentry, force bool) (err error) {
 		clear(l.callIDs)
 		for i := range req.recs {
 			r := &req.recs[i]
-			if old, ok := l.index[r.ID]; ok && old.digest != r.Digest {
+			if old, ok := l.index[keyOfString(r.ID)]; ok && old.digest != r.Digest {
 				req.err = &ConflictError{Index: i, ID: r.ID, Seq: old.seq, Earlier: -1}
 				break
 			}
@@ -565,13 +583,14 @@ func (l *Ledger) commit(group []*request, pre *wentry, force bool) (err error) {
 		req.res.Seqs = make([]uint64, len(req.recs))
 		for i := range req.recs {
 			r := &req.recs[i]
-			if old, ok := l.index[r.ID]; ok {
+			k := keyOfString(r.ID)
+			if old, ok := l.index[k]; ok {
 				req.res.Seqs[i] = old.seq
 				req.res.Duplicates++
 				continue
 			}
 			seq := startSeq + uint64(len(ents))
-			l.index[r.ID] = idRec{seq: seq, digest: r.Digest}
+			l.index[k] = idRec{seq: seq, digest: r.Digest}
 			// The ids share one buffer; a slice into an outgrown array
 			// still reads the same bytes.
 			n := len(ids)
@@ -626,7 +645,7 @@ func (l *Ledger) commit(group []*request, pre *wentry, force bool) (err error) {
 		}
 		l.tree.rollback(markN, markLeaves)
 		for i := range ents {
-			delete(l.index, string(ents[i].id))
+			delete(l.index, keyOf(ents[i].id))
 		}
 		l.buf = buf[:0]
 		l.mu.Lock()
@@ -1171,7 +1190,7 @@ func (l *Ledger) scanAll(segs []segFile, storeLeaves int64) error {
 			} else {
 				checkSeq, checkHash = int64(e.seq), e.hash
 			}
-			l.index[string(e.id)] = idRec{seq: e.seq, digest: e.digest}
+			l.index[keyOf(e.id)] = idRec{seq: e.seq, digest: e.digest}
 			switch e.kind {
 			case entryCheckpoint:
 				l.ckptEntryTo = e.seq + 1
