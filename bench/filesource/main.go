@@ -17,7 +17,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -35,7 +34,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/keeptrusts/kt/ledger"
+	"github.com/keeptrusts/kt/bench/internal/benchkit"
 )
 
 const target = 40000 // events/s end to end, issue 3
@@ -141,7 +140,7 @@ func run(n int, base string, timeout time.Duration, noRsyslog, keep bool) error 
 	fmt.Fprintf(os.Stderr, "input: %d lines, %d bytes (%.0f B/line) in %s on %s, written in %s\n",
 		n, size, float64(size)/float64(n), dir, fsType, time.Since(t0).Round(time.Millisecond))
 
-	sign1 := ktSignRate(2 * time.Second)
+	sign1 := benchkit.KTSignRate(2 * time.Second)
 	fmt.Fprintf(os.Stderr, "kt entry signer, 1 core: %.0f/s\n", sign1)
 
 	ktm, err := runKT(dir, input, n, timeout)
@@ -221,26 +220,6 @@ func filesystem(dir string) string {
 	return fmt.Sprintf("fs type 0x%x", st.Type)
 }
 
-// template is the ~1 KB event of bench/ingest, an administrative
-// config.update with before/after documents; __ID__ is replaced by a
-// unique, fixed-width id.
-func template() []byte {
-	b, _ := json.Marshal(map[string]any{
-		"id":     "__ID__",
-		"time":   "2026-03-01T10:00:00.123456Z",
-		"action": "config.update",
-		"actor":  map[string]any{"type": "user", "id": "usr_01H8A", "name": "alice@acme.example", "ip": "203.0.113.84", "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"},
-		"target": map[string]any{"type": "config", "id": "cfg_gateway_prod", "name": "gateway-prod.yaml"},
-		"org_id": "org_acme", "request_id": "req___ID__", "correlation_id": "corr_release_7",
-		"changes": map[string]any{
-			"before": map[string]any{"version": 3, "routes": []any{map[string]any{"name": "default", "model": "gpt-4o", "rate_limit": map[string]any{"rpm": 600, "burst": 50}}}},
-			"after":  map[string]any{"version": 4, "routes": []any{map[string]any{"name": "default", "model": "gpt-4o", "rate_limit": map[string]any{"rpm": 900, "burst": 80}}, map[string]any{"name": "batch", "model": "claude-3-haiku"}}},
-		},
-		"region": "eu-west-1", "cluster": "prod-7", "ticket": "CHG-2291", "comment": strings.Repeat("rollout of the new rate limits; ", 6),
-	})
-	return b
-}
-
 const idPrefix = "fsbench-"
 
 // lineMaker builds input line i: the template's line, built once, with its
@@ -251,7 +230,7 @@ type lineMaker struct {
 }
 
 func newLineMaker() *lineMaker {
-	l := &lineMaker{line: append(bytes.ReplaceAll(template(), []byte("__ID__"), []byte(idPrefix+"000000000000")), '\n')}
+	l := &lineMaker{line: append(bytes.ReplaceAll(benchkit.Template(), []byte("__ID__"), []byte(idPrefix+"000000000000")), '\n')}
 	for i := 0; ; {
 		j := bytes.Index(l.line[i:], []byte(idPrefix))
 		if j < 0 {
@@ -441,7 +420,7 @@ query_api {
 		}
 	}
 	m.elapsed = time.Since(start)
-	m.cpu = procCPU(pid)
+	m.cpu = benchkit.ProcCPU(pid)
 	m.hwm = procHWM(pid)
 	if dead > 0 {
 		fmt.Fprintf(os.Stderr, "kt: %.0f lines dead-lettered\n", dead)
@@ -646,7 +625,7 @@ func runRsyslog(dir, input string, n int, timeout time.Duration) measurement {
 		}
 	}
 	m.elapsed = time.Since(start)
-	m.cpu = procCPU(pid)
+	m.cpu = benchkit.ProcCPU(pid)
 	m.hwm = procHWM(pid)
 	fmt.Fprintf(os.Stderr, "rsyslog: done=%v in %s, CPU %s, VmHWM %d KiB\n", m.complete, m.elapsed.Round(time.Millisecond), m.cpu, m.hwm)
 	cmd.Process.Signal(syscall.SIGTERM)
@@ -716,19 +695,6 @@ func findRsyslogd() (string, error) {
 
 // ---- helpers ----
 
-// procCPU returns user+system CPU time of a process (all its threads).
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
-}
-
 // procHWM returns a process's peak resident set size in KiB.
 func procHWM(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -743,22 +709,6 @@ func procHWM(pid int) int64 {
 		}
 	}
 	return 0
-}
-
-func ktSignRate(d time.Duration) float64 {
-	skey, _, _ := ledger.GenerateKey(rand.Reader, "bench")
-	s, _ := ledger.NewSigner(skey)
-	var h ledger.Hash
-	count := 0
-	start := time.Now()
-	for time.Since(start) < d {
-		for i := 0; i < 100; i++ {
-			h[0]++
-			s.SignHash(h)
-		}
-		count += 100
-	}
-	return float64(count) / time.Since(start).Seconds()
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

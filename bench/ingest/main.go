@@ -32,7 +32,7 @@ import (
 
 	"github.com/gowebpki/jcs"
 
-	"github.com/keeptrusts/kt/ledger"
+	"github.com/keeptrusts/kt/bench/internal/benchkit"
 	"github.com/keeptrusts/kt/pipeline"
 )
 
@@ -50,7 +50,7 @@ func main() {
 	}
 }
 
-var template = makeTemplate()
+var template = benchkit.Template()
 
 // event returns a ~1 KB audit event with a unique id, cheaply: the load
 // generator shares the machine with the agent.
@@ -70,23 +70,6 @@ func idSlots(ev []byte, client int) []int {
 		out = append(out, i+j+len(prefix))
 		i += j + len(prefix)
 	}
-}
-
-func makeTemplate() []byte {
-	b, _ := json.Marshal(map[string]any{
-		"id":     "__ID__",
-		"time":   "2026-03-01T10:00:00.123456Z",
-		"action": "config.update",
-		"actor":  map[string]any{"type": "user", "id": "usr_01H8A", "name": "alice@acme.example", "ip": "203.0.113.84", "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"},
-		"target": map[string]any{"type": "config", "id": "cfg_gateway_prod", "name": "gateway-prod.yaml"},
-		"org_id": "org_acme", "request_id": "req___ID__", "correlation_id": "corr_release_7",
-		"changes": map[string]any{
-			"before": map[string]any{"version": 3, "routes": []any{map[string]any{"name": "default", "model": "gpt-4o", "rate_limit": map[string]any{"rpm": 600, "burst": 50}}}},
-			"after":  map[string]any{"version": 4, "routes": []any{map[string]any{"name": "default", "model": "gpt-4o", "rate_limit": map[string]any{"rpm": 900, "burst": 80}}, map[string]any{"name": "batch", "model": "claude-3-haiku"}}},
-		},
-		"region": "eu-west-1", "cluster": "prod-7", "ticket": "CHG-2291", "comment": strings.Repeat("rollout of the new rate limits; ", 6),
-	})
-	return b
 }
 
 var cpuProfile, commitInterval string
@@ -111,7 +94,7 @@ func run(duration time.Duration, clients, batch int, limitDur time.Duration) err
 	const rounds = 6
 	for r := 0; r < rounds; r++ {
 		sign1 += signRate(1, limitDur/rounds) / rounds
-		ktSign1 += ktSignRate(limitDur/rounds) / rounds
+		ktSign1 += benchkit.KTSignRate(limitDur/rounds) / rounds
 	}
 	signN := signRate(cores, limitDur)
 	rows = append(rows, result{"Ed25519 sign, 1 core", sign1, "crypto/ed25519 over a 32-byte hash"},
@@ -175,8 +158,8 @@ query_api {
 		return err
 	}
 	var cpuBefore, cpuAfter time.Duration
-	cpuBefore = procCPU(agent.Process.Pid)
-	selfBefore := procCPU(os.Getpid())
+	cpuBefore = benchkit.ProcCPU(agent.Process.Pid)
+	selfBefore := benchkit.ProcCPU(os.Getpid())
 	idleBefore, totalBefore := machineIdle()
 	var accepted atomic.Int64
 	var wg sync.WaitGroup
@@ -223,8 +206,8 @@ query_api {
 	}
 	wg.Wait()
 	elapsed := min(time.Since(start), duration)
-	cpuAfter = procCPU(agent.Process.Pid)
-	selfCPU := procCPU(os.Getpid()) - selfBefore
+	cpuAfter = benchkit.ProcCPU(agent.Process.Pid)
+	selfCPU := benchkit.ProcCPU(os.Getpid()) - selfBefore
 	idleAfter, totalAfter := machineIdle()
 	agent.Process.Signal(os.Interrupt)
 	agent.Wait()
@@ -261,20 +244,6 @@ func waitAddr(r io.Reader) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("agent exited before it was ready")
-}
-
-// procCPU returns user+system CPU time of a process from /proc.
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	var ut, st int64
-	fmt.Sscan(f[11], &ut)
-	fmt.Sscan(f[12], &st)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
 
 // machineIdle returns idle and total jiffies of all CPUs from /proc/stat.
@@ -318,22 +287,6 @@ func signRate(workers int, d time.Duration) float64 {
 	}
 	wg.Wait()
 	return float64(total.Load()) / d.Seconds()
-}
-
-func ktSignRate(d time.Duration) float64 {
-	skey, _, _ := ledger.GenerateKey(rand.Reader, "bench")
-	s, _ := ledger.NewSigner(skey)
-	var h ledger.Hash
-	count := 0
-	start := time.Now()
-	for time.Since(start) < d {
-		for i := 0; i < 100; i++ {
-			h[0]++
-			s.SignHash(h)
-		}
-		count += 100
-	}
-	return float64(count) / time.Since(start).Seconds()
 }
 
 func normalizeRate(ev []byte, d time.Duration) (float64, error) {
