@@ -32,6 +32,30 @@ func TestEntrySignerMatchesStdlib(t *testing.T) {
 	}
 }
 
+func TestSignBatchMatchesStdlib(t *testing.T) {
+	for k := 0; k < 20; k++ {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		es := newEntrySigner(priv)
+		for _, n := range []int{0, 1, 2, 3, 17, 64} {
+			msgs := make([][]byte, n)
+			for i := range msgs {
+				msgs[i] = make([]byte, (i*5)%70)
+				rand.Read(msgs[i])
+			}
+			sigs := make([][ed25519.SignatureSize]byte, n)
+			es.signBatch(msgs, sigs)
+			for i, msg := range msgs {
+				if want := ed25519.Sign(priv, msg); !bytes.Equal(sigs[i][:], want) {
+					t.Fatalf("key %d batch %d msg %d: signature differs from crypto/ed25519\n got %x\nwant %x", k, n, i, sigs[i], want)
+				}
+			}
+		}
+	}
+}
+
 func BenchmarkSign(b *testing.B) {
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	es := newEntrySigner(priv)
@@ -46,6 +70,17 @@ func BenchmarkSign(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			h[0] = byte(i)
 			es.sign(h[:])
+		}
+	})
+	b.Run("signBatch256", func(b *testing.B) {
+		msgs := make([][]byte, 256)
+		for i := range msgs {
+			msgs[i] = make([]byte, 32)
+			rand.Read(msgs[i])
+		}
+		sigs := make([][ed25519.SignatureSize]byte, len(msgs))
+		for i := 0; i < b.N; i += len(msgs) {
+			es.signBatch(msgs, sigs)
 		}
 	})
 }

@@ -26,7 +26,7 @@ type Options struct {
 	Version            string           // kt version, written into genesis
 	Origin             string           // checkpoint origin; "" => the genesis origin, else "kt/" + ledger id
 	CheckpointInterval time.Duration    // ledger.checkpoint entries, only when there are new entries; default 10s
-	CommitInterval     time.Duration    // min gap between two signed commit checkpoints; default 10ms
+	CommitInterval     time.Duration    // min gap between two signed commit checkpoints unless 256 events wait; default 10ms
 	MaxPending         int              // events accepted but not committed before Append returns ErrFull; default 200000
 	SegmentBytes       int64            // roll to a new segment past this; default 64 MiB
 	Logger             *slog.Logger     // nil => discard
@@ -500,7 +500,7 @@ func (l *Ledger) run() {
 		case <-l.closing:
 			closing = true
 		}
-		if d := l.opts.CommitInterval - time.Since(l.lastCommit); d > 0 && !closing {
+		if d := l.opts.CommitInterval - time.Since(l.lastCommit); d > 0 && !closing && l.queued() < fullCommit {
 			t := time.NewTimer(d)
 			select {
 			case <-t.C:
@@ -526,6 +526,22 @@ func (l *Ledger) run() {
 			return
 		}
 	}
+}
+
+// fullCommit is the number of waiting events that makes a commit worth its
+// checkpoint signature and fdatasync at once, without waiting for the rest
+// of CommitInterval.
+const fullCommit = 256
+
+// queued returns the number of events waiting for the writer.
+func (l *Ledger) queued() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.queue {
+		n += len(r.recs)
+	}
+	return n
 }
 
 func (l *Ledger) checkpointEntry() *wentry {
@@ -821,9 +837,15 @@ func (l *Ledger) truncateSeg() {
 
 func (l *Ledger) signAndEncode(ents []wentry, buf []byte) {
 	work := func(lo, hi, off int) {
+		hs := make([]ledger.Hash, hi-lo)
+		sigs := make([][sigSize]byte, hi-lo)
+		for i := lo; i < hi; i++ {
+			hs[i-lo] = ents[i].hash
+		}
+		l.opts.Signer.SignHashes(hs, sigs)
 		for i := lo; i < hi; i++ {
 			e := &ents[i]
-			copy(e.sig[:], l.opts.Signer.SignHash(e.hash))
+			e.sig = sigs[i-lo]
 			n := frameHeaderSize + e.payloadSize()
 			putEntryFrame(buf[off:off+n], e)
 			off += n

@@ -160,7 +160,7 @@ func (r *Reader) Next() (Record, error) {
 		}
 		r.want = r.e.seq + 1
 		r.line = r.e.appendLine(r.line[:0])
-		return Record{Kind: KindEntry, Seq: r.e.seq, Line: r.line}, nil
+		return Record{Kind: KindEntry, Seq: r.e.seq, ID: r.e.id, Line: r.line}, nil
 	}
 }
 

@@ -54,6 +54,7 @@ const (
 type Record struct {
 	Kind       Kind
 	Seq        uint64             // entries: the seq
+	ID         []byte             // entries: the event id, valid until the next call
 	Line       []byte             // entries: the NDJSON wire line, no newline
 	Checkpoint *ledger.Checkpoint // checkpoints: the signed commit checkpoint
 }
