@@ -1,0 +1,516 @@
+package sinks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keeptrusts/kt/ledger"
+	"github.com/keeptrusts/kt/queue"
+)
+
+// Engine delivers the ledger to one remote sink through its Transport: the
+// delivery loop every remote sink runs on.
+//
+//   - It reads the ledger through the sink's own cursor, so an outage only
+//     grows the lag on disk, and a dead sink never holds back the sources
+//     or the other sinks.
+//   - It cuts batches by max_events, max_bytes and max_wait, and sends up to
+//     in_flight of them at once. Each batch ends with the newest signed
+//     checkpoint that covers its entries; an idle sink sends a heartbeat
+//     record every heartbeat_interval.
+//   - A failed attempt is retried after an exponential backoff with jitter
+//     (retry.initial doubling to retry.max, or longer if the receiver asks
+//     with Retry-After). Only the records that failed are sent again.
+//   - A batch refused for good (Permanent) is split in halves until the
+//     refused records are found; each is parked in the sink's dead-letter
+//     file with the reason, counted and logged, and delivery goes on.
+//     Nothing is dropped silently.
+//   - The cursor moves only over batches whose every record was accepted or
+//     parked, in ledger order, and is stored after every such move: a
+//     restart sends again only records whose delivery was not confirmed,
+//     with the same Record.ID.
+type Engine struct {
+	cfg      Delivery
+	led      *queue.Ledger
+	cursors  *queue.Cursors
+	t        Transport
+	log      *slog.Logger
+	dl       *deadLetters
+	ledgerID string
+
+	next   atomic.Uint64 // cursor: entries below it are delivered or parked
+	mu     sync.Mutex    // guards st
+	st     Stats
+	now    func() time.Time
+	closed atomic.Bool
+}
+
+// Stats are a sink's delivery figures since the agent started, plus its
+// cursor; /metrics and `kt status` show them.
+type Stats struct {
+	Next          uint64    // the cursor: entries below it are delivered or parked
+	Sent          uint64    // entries the receiver accepted
+	Records       uint64    // records of every kind the receiver accepted
+	Retried       uint64    // records sent again after a failed attempt
+	Failed        uint64    // failed attempts (requests)
+	DeadLettered  uint64    // records parked in the dead-letter file
+	LastError     string    // the newest failure, "" if none
+	LastErrorTime time.Time // when it happened
+	// Oldest is when kt received the oldest entry read but not yet
+	// delivered (its received_at); zero when every entry read is
+	// delivered. With the ledger size it gives the lag.
+	Oldest   time.Time
+	InFlight int // batches being sent
+}
+
+// NewEngine loads the sink's cursor and opens its dead-letter file. It
+// does no network I/O.
+func NewEngine(cfg Delivery, led *queue.Ledger, cursors *queue.Cursors, t Transport, log *slog.Logger) (*Engine, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DeadLetterPath == "" {
+		return nil, fmt.Errorf("sink %s: no dead-letter path (SetDataDir)", cfg.Key())
+	}
+	next, _, err := cursors.Load(cfg.Key())
+	if err != nil {
+		return nil, fmt.Errorf("sink %s: %w", cfg.Key(), err)
+	}
+	dl, err := openDeadLetters(cfg.DeadLetterPath)
+	if err != nil {
+		return nil, fmt.Errorf("sink %s: %w", cfg.Key(), err)
+	}
+	e := &Engine{cfg: cfg, led: led, cursors: cursors, t: t, log: log.With("sink", cfg.Key()), dl: dl, ledgerID: led.LedgerID(), now: time.Now}
+	e.next.Store(next)
+	e.st.Next = next
+	return e, nil
+}
+
+// Name returns the sink's name, "<type>.<name>".
+func (e *Engine) Name() string { return e.cfg.Key() }
+
+// Next returns the cursor.
+func (e *Engine) Next() uint64 { return e.next.Load() }
+
+// Stats returns the current figures.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.st
+	s.Next = e.next.Load()
+	return s
+}
+
+// Run delivers until ctx is done. Batches in flight then get up to the
+// sink's timeout to finish, so a clean stop rarely sends anything twice.
+// It returns nil after ctx is done, or an error it cannot go on from (the
+// dead-letter file or the cursor cannot be written); the agent restarts
+// the engine after a backoff.
+func (e *Engine) Run(ctx context.Context) error { return e.run(ctx, false) }
+
+// Drain delivers what is committed now, then returns: the agent calls it at
+// shutdown, after the ledger's final checkpoint, with a deadline in ctx.
+func (e *Engine) Drain(ctx context.Context) error { return e.run(ctx, true) }
+
+// Close closes the transport and the dead-letter file; it may be called
+// twice.
+func (e *Engine) Close() error {
+	if e.closed.Swap(true) {
+		return nil
+	}
+	return errors.Join(e.t.Close(), e.dl.close())
+}
+
+// batch is a run of records sent together; its records stay in ledger
+// order.
+type batch struct {
+	recs   []Record
+	buf    []byte // the records' lines, back to back
+	offs   []int  // line i is buf[offs[i]:offs[i+1]]
+	start  time.Time
+	first  time.Time // received_at of the first entry
+	end    uint64    // the cursor after this batch
+	hasEn  bool      // holds an entry
+	closed bool      // takes no more records
+	err    error     // set when done: nil, or why it was not delivered
+	done   bool
+}
+
+func (b *batch) full(cfg Delivery) bool {
+	return b.closed || len(b.recs) >= cfg.MaxEvents || len(b.buf) >= cfg.MaxBytes
+}
+
+func (b *batch) addEntry(r Record, line []byte) {
+	if !b.hasEn {
+		b.first = receivedAt(line)
+		b.hasEn = true
+	}
+	b.add(r, line)
+	b.end = r.Seq + 1
+}
+
+func (b *batch) add(r Record, line []byte) {
+	if len(b.offs) == 0 {
+		b.offs = append(b.offs, 0)
+	}
+	b.buf = append(b.buf, line...)
+	b.offs = append(b.offs, len(b.buf))
+	r.Line = nil
+	b.recs = append(b.recs, r)
+}
+
+func (b *batch) seal() {
+	for i := range b.recs {
+		b.recs[i].Line = b.buf[b.offs[i]:b.offs[i+1]:b.offs[i+1]]
+	}
+}
+
+func (e *Engine) run(ctx context.Context, drain bool) error {
+	next := e.next.Load()
+	r, err := e.led.NewReader(next)
+	if err != nil {
+		return fmt.Errorf("sink %s: %w", e.cfg.Key(), err)
+	}
+	defer r.Close()
+
+	// Sends outlive ctx by the sink's timeout, so a clean stop lets the
+	// batches in flight finish.
+	sendCtx, cancelSends := context.WithCancel(context.Background())
+	defer cancelSends()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(e.cfg.Timeout, cancelSends)
+		context.AfterFunc(sendCtx, func() { t.Stop() })
+	})
+	defer stop()
+
+	var (
+		pending     []*batch // sent or being sent, in order
+		cur         *batch   // being filled
+		done        = make(chan *batch, e.cfg.InFlight+1)
+		latest      *ledger.Checkpoint
+		shipped     int64   // size of the newest checkpoint sent
+		caughtUp    bool    // the reader returned EOF since the last change
+		held        *Record // an entry read that opens the next batch
+		lastSent    = e.now()
+		fatal       error
+		outstanding int // sends not yet finished
+	)
+	hb := time.NewTimer(e.cfg.HeartbeatInterval)
+	defer hb.Stop()
+	wait := time.NewTimer(time.Hour)
+	defer wait.Stop()
+
+	dispatch := func(b *batch) {
+		if latest != nil && latest.Size > shipped && b.hasEn {
+			rec := Record{Kind: KindCheckpoint, Seq: uint64(latest.Size), ID: fmt.Sprintf("kt-checkpoint-%s-%d", e.ledgerID, latest.Size), Time: e.now()}
+			b.add(rec, CheckpointRecord(latest))
+			shipped = latest.Size
+		}
+		b.seal()
+		pending = append(pending, b)
+		outstanding++
+		e.setInFlight(outstanding)
+		go func() {
+			b.err = e.deliver(sendCtx, b.recs)
+			done <- b
+		}()
+	}
+	finish := func(b *batch) {
+		b.done = true
+		outstanding--
+		if b.err != nil && fatal == nil && sendCtx.Err() == nil {
+			fatal = b.err
+		}
+		moved := false
+		for len(pending) > 0 && pending[0].done && pending[0].err == nil {
+			if pending[0].end > next {
+				next, moved = pending[0].end, true
+			}
+			pending = pending[1:]
+		}
+		e.setInFlight(outstanding)
+		if moved {
+			if err := e.cursors.Store(e.cfg.Key(), next); err != nil && fatal == nil {
+				fatal = fmt.Errorf("sink %s: cursor: %w", e.cfg.Key(), err)
+			}
+			e.next.Store(next)
+		}
+		e.setOldest(pending, cur)
+	}
+
+	for {
+		// Read while the batch being filled has room.
+		changed := e.led.Changed()
+		for fatal == nil && (cur == nil || !cur.full(e.cfg)) {
+			if cur == nil {
+				cur = &batch{start: e.now(), end: next}
+			}
+			if held != nil {
+				cur.addEntry(*held, held.Line)
+				held = nil
+				continue
+			}
+			rec, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				caughtUp = true
+				break
+			}
+			if err != nil {
+				fatal = fmt.Errorf("sink %s: read ledger: %w", e.cfg.Key(), err)
+				break
+			}
+			caughtUp = false
+			if rec.Kind == queue.KindCheckpoint {
+				latest = rec.Checkpoint
+				continue
+			}
+			if rec.Kind != queue.KindEntry {
+				continue
+			}
+			er := entryRecord(rec)
+			if len(cur.recs) > 0 && len(cur.buf)+len(rec.Line) > e.cfg.MaxBytes {
+				// It opens the next batch.
+				er.Line = append([]byte(nil), rec.Line...)
+				held = &er
+				cur.closed = true
+				break
+			}
+			cur.addEntry(er, rec.Line)
+		}
+		if cur != nil && len(cur.recs) == 0 {
+			cur = nil
+		}
+		if fatal != nil {
+			break
+		}
+		e.setOldest(pending, cur)
+
+		// Send the batch when it is full, old enough, or the end is near.
+		if cur != nil && outstanding < e.cfg.InFlight {
+			if cur.full(e.cfg) || e.now().Sub(cur.start) >= e.cfg.MaxWait || drain {
+				dispatch(cur)
+				cur = nil
+				lastSent = e.now()
+				hb.Reset(e.cfg.HeartbeatInterval)
+				continue
+			}
+		}
+		if drain && cur == nil && held == nil && outstanding == 0 && caughtUp {
+			return nil
+		}
+
+		// Wait for something to do.
+		var waitC <-chan time.Time
+		if cur != nil && outstanding < e.cfg.InFlight {
+			wait.Reset(max(cur.start.Add(e.cfg.MaxWait).Sub(e.now()), 0))
+			waitC = wait.C
+		}
+		var changedC <-chan struct{}
+		if cur == nil || !cur.full(e.cfg) {
+			changedC = changed
+		}
+		select {
+		case <-ctx.Done():
+			// Let the batches in flight finish (bounded by timeout).
+			for outstanding > 0 {
+				finish(<-done)
+			}
+			if drain {
+				return errors.Join(fatal, ctx.Err())
+			}
+			return fatal
+		case b := <-done:
+			finish(b)
+		case <-changedC:
+		case <-waitC:
+		case <-hb.C:
+			if cur == nil && outstanding == 0 && e.now().Sub(lastSent) >= e.cfg.HeartbeatInterval-time.Millisecond {
+				if cp := e.led.LatestCheckpoint(); cp != nil {
+					now := e.now()
+					b := &batch{start: now, end: next}
+					b.add(Record{Kind: KindHeartbeat, Seq: uint64(cp.Size), ID: fmt.Sprintf("kt-heartbeat-%s-%d", e.ledgerID, now.UnixNano()), Time: now}, HeartbeatRecord(now, cp))
+					dispatch(b)
+					lastSent = now
+				}
+			}
+			hb.Reset(e.cfg.HeartbeatInterval)
+		}
+		wait.Stop()
+	}
+	// Fatal: let the others finish so the cursor is as far as it can be.
+	cancelSends()
+	for outstanding > 0 {
+		finish(<-done)
+	}
+	return fatal
+}
+
+// entryRecord makes the Record of a ledger entry (Line is filled by seal).
+func entryRecord(rec queue.Record) Record {
+	return Record{Kind: KindEntry, Seq: rec.Seq, ID: string(rec.ID), Time: eventTime(rec.Line)}
+}
+
+func (e *Engine) setInFlight(n int) {
+	e.mu.Lock()
+	e.st.InFlight = n
+	e.mu.Unlock()
+}
+
+func (e *Engine) setOldest(pending []*batch, cur *batch) {
+	var t time.Time
+	for _, b := range pending {
+		if !b.done && b.hasEn && !b.first.IsZero() {
+			t = b.first
+			break
+		}
+	}
+	if t.IsZero() && cur != nil {
+		t = cur.first
+	}
+	e.mu.Lock()
+	e.st.Oldest = t
+	e.mu.Unlock()
+}
+
+// deliver sends recs until each is accepted or parked. It returns nil when
+// done, ctx.Err() when ctx ended first (nothing is then taken as
+// delivered), or an error that stops the engine (a dead letter that cannot
+// be written).
+func (e *Engine) deliver(ctx context.Context, recs []Record) error {
+	for attempt := 0; len(recs) > 0; attempt++ {
+		sctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+		err := e.t.Send(sctx, recs)
+		cancel()
+		if err == nil {
+			e.accepted(recs)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var items ItemErrors
+		switch {
+		case errors.As(err, &items):
+			refused := make(map[int]error, len(items))
+			for _, it := range items {
+				if it.Index >= 0 && it.Index < len(recs) {
+					refused[it.Index] = it.Err
+				}
+			}
+			var ok, retry, park []Record
+			var parkWhy []error
+			for i, r := range recs {
+				ierr, bad := refused[i]
+				switch {
+				case !bad:
+					ok = append(ok, r)
+				case IsPermanent(ierr):
+					park = append(park, r)
+					parkWhy = append(parkWhy, ierr)
+				default:
+					retry = append(retry, r)
+				}
+			}
+			e.accepted(ok)
+			for i, r := range park {
+				if err := e.park(r, parkWhy[i]); err != nil {
+					return err
+				}
+			}
+			if len(retry) == 0 {
+				return nil
+			}
+			e.failure(err, len(retry))
+			recs = retry
+		case IsPermanent(err):
+			if len(recs) == 1 {
+				return e.park(recs[0], err)
+			}
+			// Find the refused records: each half on its own.
+			e.failure(err, 0)
+			mid := len(recs) / 2
+			if err := e.deliver(ctx, recs[:mid]); err != nil {
+				return err
+			}
+			return e.deliver(ctx, recs[mid:])
+		default:
+			e.failure(err, len(recs))
+		}
+		if err := sleep(ctx, e.backoff(attempt, RetryAfterHint(err))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backoff returns the wait before attempt+1: initial doubling to max, with
+// "equal jitter" (half fixed, half random), and never less than hint.
+func (e *Engine) backoff(attempt int, hint time.Duration) time.Duration {
+	d := e.cfg.RetryInitial
+	for i := 0; i < attempt && d < e.cfg.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, e.cfg.RetryMax)
+	d = d/2 + rand.N(d/2+1)
+	return max(d, hint)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (e *Engine) accepted(recs []Record) {
+	n := 0
+	for _, r := range recs {
+		if r.Kind == KindEntry {
+			n++
+		}
+	}
+	e.mu.Lock()
+	e.st.Sent += uint64(n)
+	e.st.Records += uint64(len(recs))
+	e.mu.Unlock()
+}
+
+func (e *Engine) failure(err error, retried int) {
+	e.mu.Lock()
+	first := e.st.LastError == ""
+	e.st.Failed++
+	e.st.Retried += uint64(retried)
+	e.st.LastError = err.Error()
+	e.st.LastErrorTime = e.now()
+	n := e.st.Failed
+	e.mu.Unlock()
+	// Log the first failure and then every 100th, not every attempt.
+	if first || n%100 == 0 {
+		e.log.Warn("sink: delivery failed, retrying", "err", err, "failed_attempts", n, "records", retried)
+	}
+}
+
+// park writes r to the dead-letter file, counts and logs it.
+func (e *Engine) park(r Record, why error) error {
+	if err := e.dl.write(e.now(), e.cfg.Key(), r, why.Error()); err != nil {
+		return fmt.Errorf("sink %s: dead letter: %w", e.cfg.Key(), err)
+	}
+	e.mu.Lock()
+	e.st.DeadLettered++
+	e.st.LastError = why.Error()
+	e.st.LastErrorTime = e.now()
+	e.mu.Unlock()
+	e.log.Warn("sink: record refused by the receiver, parked in the dead-letter file", "seq", r.Seq, "id", r.ID, "kind", r.Kind.String(), "reason", why.Error(), "file", e.cfg.DeadLetterPath)
+	return nil
+}
