@@ -26,6 +26,7 @@ import (
 	"github.com/keeptrusts/kt/pipeline"
 	"github.com/keeptrusts/kt/query"
 	"github.com/keeptrusts/kt/queue"
+	"github.com/keeptrusts/kt/sinks"
 	filesink "github.com/keeptrusts/kt/sinks/file"
 	"github.com/keeptrusts/kt/sources"
 	filesource "github.com/keeptrusts/kt/sources/file"
@@ -120,11 +121,29 @@ func Run(ctx context.Context, cfg *Config, opt Options) error {
 		}
 		defer s.Close()
 		fileSinks = append(fileSinks, s)
-		name := sc.Name
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kt_sink_sent_entries_total", Help: "Entries delivered by the sink since start.", ConstLabels: prometheus.Labels{"sink": name}},
+		labels := prometheus.Labels{"sink": sc.Name, "type": "file"}
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kt_sink_sent_entries_total", Help: "Entries delivered by the sink since start.", ConstLabels: labels},
 			func() float64 { return float64(s.Sent()) }))
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kt_sink_lag_entries", Help: "Ledger entries the sink has not delivered yet.", ConstLabels: prometheus.Labels{"sink": name}},
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kt_sink_lag_entries", Help: "Ledger entries the sink has not delivered yet.", ConstLabels: labels},
 			func() float64 { return float64(led.Size() - min(led.Size(), s.Next())) }))
+	}
+	var engines []*sinks.Engine
+	for _, rc := range cfg.RemoteSinks {
+		if rc.Delivery.InsecureSkipVerify {
+			log.Warn("tls.insecure_skip_verify is on: the receiver's certificate is not checked, so anyone on the path can read and change what this sink sends", "sink", rc.Delivery.Key())
+		}
+		t, err := rc.New(log)
+		if err != nil {
+			return err
+		}
+		e, err := sinks.NewEngine(rc.Delivery, led, cursors, t, log)
+		if err != nil {
+			t.Close()
+			return err
+		}
+		defer e.Close()
+		engines = append(engines, e)
+		registerEngineMetrics(reg, rc.Delivery, e, led)
 	}
 	var tails []*filesource.Source
 	for _, fc := range cfg.FileSources {
@@ -157,11 +176,14 @@ func Run(ctx context.Context, cfg *Config, opt Options) error {
 	var ready atomic.Bool
 	var api *query.Server
 	if cfg.QueryAPI != nil {
-		api, err = query.New(cfg.QueryAPI.Listen, cfg.QueryAPI.Token, reg, func() string {
-			if !ready.Load() {
-				return "starting or stopping"
-			}
-			return ""
+		api, err = query.New(query.Options{Listen: cfg.QueryAPI.Listen, Token: cfg.QueryAPI.Token, Registry: reg,
+			Ready: func() string {
+				if !ready.Load() {
+					return "starting or stopping"
+				}
+				return ""
+			},
+			Status: func() any { return status(opt.Version, led, fileSinks, engines, tails, hooks) },
 		})
 		if err != nil {
 			return err
@@ -178,6 +200,13 @@ func Run(ctx context.Context, cfg *Config, opt Options) error {
 		go func() {
 			defer sinkWG.Done()
 			superviseSink(sinkCtx, s, log)
+		}()
+	}
+	for _, e := range engines {
+		sinkWG.Add(1)
+		go func() {
+			defer sinkWG.Done()
+			superviseSink(sinkCtx, e, log)
 		}()
 	}
 	apiCtx, stopAPI := context.WithCancel(context.Background())
@@ -256,6 +285,19 @@ wait:
 			log.Error("final sink delivery", "sink", s.Name(), "err", err)
 		}
 	}
+	// Remote sinks get a bounded time to ship the final checkpoint; what
+	// is left goes at the next start (the cursor says where).
+	var drainWG sync.WaitGroup
+	for _, e := range engines {
+		drainWG.Go(func() {
+			dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+			defer cancel()
+			if err := e.Drain(dctx); err != nil {
+				log.Warn("final sink delivery did not finish; the rest goes at the next start", "sink", e.Name(), "err", err)
+			}
+		})
+	}
+	drainWG.Wait()
 	stopAPI()
 	if api != nil {
 		<-apiDone
@@ -266,7 +308,7 @@ wait:
 
 // superviseSink runs a sink and restarts it with backoff when it fails, so
 // one broken destination never stops the agent.
-func superviseSink(ctx context.Context, s *filesink.Sink, log *slog.Logger) {
+func superviseSink(ctx context.Context, s sinks.Sink, log *slog.Logger) {
 	wait := time.Second
 	for {
 		err := s.Run(ctx)

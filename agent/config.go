@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/keeptrusts/kt/configs"
 	"github.com/keeptrusts/kt/internal/hclconf"
+	"github.com/keeptrusts/kt/sinks"
 	filesink "github.com/keeptrusts/kt/sinks/file"
+	"github.com/keeptrusts/kt/sinks/splunkhec"
 	filesource "github.com/keeptrusts/kt/sources/file"
 	"github.com/keeptrusts/kt/sources/webhook"
 )
@@ -31,6 +34,14 @@ type Config struct {
 	Webhooks    []webhook.Config
 	FileSources []filesource.Config
 	FileSinks   []filesink.Config
+	RemoteSinks []RemoteSink
+}
+
+// RemoteSink is a sink that runs on the delivery engine (sinks.Engine).
+type RemoteSink struct {
+	Delivery sinks.Delivery
+	// New makes the sink's transport; it does no network I/O.
+	New func(log *slog.Logger) (sinks.Transport, error)
 }
 
 // SigningConfig is the signing block.
@@ -104,7 +115,7 @@ type notYetBlockHCL struct {
 // "not available yet" diagnostic rather than ignored.
 var (
 	sourceTypes = map[string]bool{"webhook": true, "file": true}
-	sinkTypes   = map[string]bool{"file": true, "splunk_hec": false, "elasticsearch": false, "kafka": false, "syslog": false, "s3": false}
+	sinkTypes   = map[string]bool{"file": true, "splunk_hec": true, "elasticsearch": false, "kafka": false, "syslog": false, "s3": false}
 )
 
 // LoadFile reads and validates a config file. The returned diagnostics
@@ -231,6 +242,12 @@ func load(p *hclparse.Parser, name string, src []byte, dir, defaultDataDir strin
 			c, d := filesink.Decode(b.Name, b.Body, ctx)
 			diags = diags.Extend(d)
 			cfg.FileSinks = append(cfg.FileSinks, c)
+		case splunkhec.Type:
+			c, d := splunkhec.Decode(b.Name, b.Body, ctx)
+			diags = diags.Extend(d)
+			c.Delivery.SetDataDir(cfg.DataDir)
+			cfg.RemoteSinks = append(cfg.RemoteSinks, RemoteSink{Delivery: c.Delivery,
+				New: func(log *slog.Logger) (sinks.Transport, error) { return splunkhec.New(c, log) }})
 		}
 	}
 	if len(root.Sources) == 0 {

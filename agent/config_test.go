@@ -145,7 +145,6 @@ func TestDesignExample(t *testing.T) {
 		"Not available yet: sink elasticsearch",
 		"Not available yet: sink kafka",
 		"Not available yet: sink s3",
-		"Not available yet: sink splunk_hec",
 		"Not available yet: sink syslog",
 	}, got, render(diags))
 	assert.False(t, bytes.Contains(src, []byte("THIS-MUST")))

@@ -4,14 +4,17 @@
 //	GET /healthz   200 while the process runs
 //	GET /readyz    200 once the ledger is open and every source is taking input, else 503
 //	GET /metrics   Prometheus text format
+//	GET /v1/status the agent's state as JSON: ledger, sources, sinks (what `kt status` prints)
 //
-// When a token is configured, /metrics needs "Authorization: Bearer <token>";
-// the health endpoints stay open for probes.
+// When a token is configured, /metrics and /v1/status need
+// "Authorization: Bearer <token>"; the health endpoints stay open for
+// probes.
 package query
 
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -27,8 +30,18 @@ type Server struct {
 	ln  net.Listener
 }
 
-// New binds listen. ready reports readiness ("" when ready, else why not).
-func New(listen, token string, reg *prometheus.Registry, ready func() string) (*Server, error) {
+// Options configure a Server.
+type Options struct {
+	Listen   string               // host:port
+	Token    string               // bearer token for /metrics and /v1/status; "" = none
+	Registry *prometheus.Registry // what /metrics serves
+	Ready    func() string        // "" when ready, else why not
+	Status   func() any           // the /v1/status document, encoded as JSON; nil = 404
+}
+
+// New binds listen.
+func New(o Options) (*Server, error) {
+	listen, token, reg, ready := o.Listen, o.Token, o.Registry, o.Ready
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, fmt.Errorf("query api: listen: %w", err)
@@ -47,15 +60,31 @@ func New(listen, token string, reg *prometheus.Registry, ready func() string) (*
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+	authorized := func(w http.ResponseWriter, r *http.Request) bool {
 		if token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+token)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="kt"`)
 			http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
-			return
+			return false
 		}
-		metrics.ServeHTTP(w, r)
+		return true
+	}
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if authorized(w, r) {
+			metrics.ServeHTTP(w, r)
+		}
 	})
+	if o.Status != nil {
+		mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+			if !authorized(w, r) {
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(o.Status())
+		})
+	}
 	return &Server{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}, nil
 }
 

@@ -30,12 +30,12 @@ func TestServer(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kt_test_gauge", Help: "test"}, func() float64 { return 7 }))
 	var ready atomic.Bool
-	s, err := New("127.0.0.1:0", "tok", reg, func() string {
+	s, err := New(Options{Listen: "127.0.0.1:0", Token: "tok", Registry: reg, Ready: func() string {
 		if ready.Load() {
 			return ""
 		}
 		return "starting"
-	})
+	}, Status: func() any { return map[string]int{"entries": 3} }})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
@@ -60,4 +60,10 @@ func TestServer(t *testing.T) {
 	code, body = get(t, base+"/metrics", "tok")
 	assert.Equal(t, 200, code)
 	assert.Contains(t, body, "kt_test_gauge 7")
+
+	code, _ = get(t, base+"/v1/status", "")
+	assert.Equal(t, 401, code, "status needs the token")
+	code, body = get(t, base+"/v1/status", "tok")
+	assert.Equal(t, 200, code)
+	assert.JSONEq(t, `{"entries":3}`, body)
 }

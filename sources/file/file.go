@@ -208,6 +208,9 @@ func (s *Source) DeadLettered() uint64 { return s.deadLettered.Load() }
 // Emitted returns how many lines the Emitter accepted.
 func (s *Source) Emitted() uint64 { return s.emitted.Load() }
 
+// Name returns the source's name.
+func (s *Source) Name() string { return s.cfg.Name }
+
 // Run tails until ctx is done, then saves the positions and returns nil. It
 // returns an error only when positions or dead letters cannot be written:
 // moving on then would lose or double lines. Run may be called once.

@@ -106,6 +106,9 @@ const (
 // Count returns how many requests got the answer class c.
 func (s *Source) Count(c int) uint64 { return s.counts[c].Load() }
 
+// Name returns the source's name.
+func (s *Source) Name() string { return s.cfg.Name }
+
 type recordError struct {
 	Line  int    `json:"line"`
 	Field string `json:"field,omitempty"`

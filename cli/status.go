@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keeptrusts/kt/agent"
+)
+
+// apiFlags are the flags of the client commands that talk to the query API.
+type apiFlags struct {
+	api, token string
+}
+
+func (f *apiFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.api, "api", "http://127.0.0.1:8781", "query API address")
+	cmd.Flags().StringVar(&f.token, "token", "", "query API bearer token (default $KT_API_TOKEN)")
+}
+
+// get fetches path from the query API and decodes its JSON into v.
+func (f *apiFlags) get(path string, v any) error {
+	token := f.token
+	if token == "" {
+		token = os.Getenv("KT_API_TOKEN")
+	}
+	req, err := http.NewRequest(http.MethodGet, strings.TrimSuffix(f.api, "/")+path, nil)
+	if err != nil {
+		return fmt.Errorf("--api %q: %w", f.api, err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the kt query API at %s (is the agent running, with a query_api block?): %w", f.api, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		return fmt.Errorf("%s: 401: give the query API token with --token or KT_API_TOKEN", path)
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Errorf("%s: HTTP %d: %s", path, resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%s: not a kt answer: %w", path, err)
+	}
+	return nil
+}
+
+func newStatusCmd() *cobra.Command {
+	var af apiFlags
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status [--api URL] [--token T] [-o table|json]",
+		Short: "Show the running agent's ledger, sources and sinks",
+		Long: `Show what the running agent is doing: the ledger's size and last commit, each
+source's intake, and each sink's cursor, lag (entries and age), sent, retried,
+failed and dead-lettered counts and last error. It reads GET /v1/status of the
+query API. Exit 0 when every sink is delivering, 1 when a sink reports an error
+in the last minute or has dead-lettered records, 2 when the agent cannot be
+reached.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var st agent.Status
+			if err := af.get("/v1/status", &st); err != nil {
+				return &ExitError{Code: 2, Err: err}
+			}
+			out := cmd.OutOrStdout()
+			switch output {
+			case "json":
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(st); err != nil {
+					return &ExitError{Code: 2, Err: err}
+				}
+			case "table":
+				printStatus(out, st)
+			default:
+				return &ExitError{Code: 2, Err: fmt.Errorf("-o %q: use table or json", output)}
+			}
+			for _, s := range st.Sinks {
+				if s.DeadLettered > 0 || (!s.LastErrorTime.IsZero() && st.Time.Sub(s.LastErrorTime) < time.Minute) {
+					return &ExitError{Code: 1}
+				}
+			}
+			return nil
+		},
+	}
+	af.add(cmd)
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	return cmd
+}
+
+func printStatus(w io.Writer, st agent.Status) {
+	fmt.Fprintf(w, "kt %s, ledger %s: %d entries, checkpoint at %d", st.Version, st.Ledger.ID, st.Ledger.Entries, st.Ledger.CheckpointSize)
+	if !st.Ledger.LastCommit.IsZero() {
+		fmt.Fprintf(w, ", last commit %s ago", st.Time.Sub(st.Ledger.LastCommit).Round(time.Second))
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nSOURCE\tTYPE\tACCEPTED\tDEAD-LETTERED\tREFUSED")
+	for _, s := range st.Sources {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\n", s.Name, s.Type, s.Accepted, s.DeadLettered, s.Refused)
+	}
+	fmt.Fprintln(tw, "\nSINK\tTYPE\tLAG\tLAG AGE\tSENT\tRETRIED\tFAILED\tDEAD-LETTERED\tLAST ERROR")
+	for _, s := range st.Sinks {
+		last := "-"
+		if s.LastError != "" {
+			last = fmt.Sprintf("%s ago: %s", st.Time.Sub(s.LastErrorTime).Round(time.Second), s.LastError)
+			if len(last) > 120 {
+				last = last[:117] + "..."
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", s.Name, s.Type, s.LagEntries,
+			(time.Duration(s.LagSeconds * float64(time.Second))).Round(time.Second), s.Sent, s.Retried, s.Failed, s.DeadLettered, last)
+	}
+	tw.Flush()
+}
