@@ -338,6 +338,16 @@ var _ sources.Emitter = (*emitter)(nil)
 const parallelMin = 64
 
 func (e *emitter) Emit(ctx context.Context, batch []sources.Raw) (sources.Result, error) {
+	wait, err := e.Submit(batch)
+	if err != nil {
+		return sources.Result{}, err
+	}
+	return wait(ctx)
+}
+
+// Submit normalizes batch and hands it to the ledger without waiting for
+// it to be durable; wait does, and maps the ledger's errors.
+func (e *emitter) Submit(batch []sources.Raw) (wait func(context.Context) (sources.Result, error), err error) {
 	now := time.Now()
 	recs := make([]queue.Pending, len(batch))
 	errs := make([]error, len(batch))
@@ -379,18 +389,27 @@ func (e *emitter) Emit(ctx context.Context, batch []sources.Raw) (sources.Result
 		recErrs = append(recErrs, re)
 	}
 	if len(recErrs) > 0 {
-		return sources.Result{}, recErrs
+		return nil, recErrs
 	}
-	res, err := e.led.Append(ctx, recs)
-	var conflict *queue.ConflictError
-	switch {
-	case err == nil:
+	mapErr := func(err error) error {
+		var conflict *queue.ConflictError
+		switch {
+		case errors.Is(err, queue.ErrFull):
+			return fmt.Errorf("%w: %v", sources.ErrBusy, err)
+		case errors.As(err, &conflict):
+			return &sources.ConflictError{Line: batch[conflict.Index].Line, ID: conflict.ID, Seq: conflict.Seq}
+		}
+		return err
+	}
+	t, err := e.led.Submit(recs)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return func(ctx context.Context) (sources.Result, error) {
+		res, err := t.Wait(ctx)
+		if err != nil {
+			return sources.Result{}, mapErr(err)
+		}
 		return sources.Result{Accepted: res.New, Duplicates: res.Duplicates, FirstSeq: res.FirstSeq, LastSeq: res.LastSeq}, nil
-	case errors.Is(err, queue.ErrFull):
-		return sources.Result{}, fmt.Errorf("%w: %v", sources.ErrBusy, err)
-	case errors.As(err, &conflict):
-		return sources.Result{}, &sources.ConflictError{Line: batch[conflict.Index].Line, ID: conflict.ID, Seq: conflict.Seq}
-	default:
-		return sources.Result{}, err
-	}
+	}, nil
 }

@@ -353,35 +353,56 @@ func internalEntry(kind byte, id string, body []byte) *wentry {
 // returns ctx.Err() but the records may still be written (a retry is then
 // a duplicate). Bodies must not be modified after the call.
 func (l *Ledger) Append(ctx context.Context, recs []Pending) (AppendResult, error) {
+	t, err := l.Submit(recs)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return t.Wait(ctx)
+}
+
+// Ticket is a batch of records handed to the ledger by Submit.
+type Ticket struct {
+	req *request
+}
+
+// Submit hands recs to the ledger and returns without waiting for them to
+// be durable: Wait on the ticket does. Batches submitted by one goroutine
+// get their seqs in submission order, so a source can read and normalize
+// its next batch while the ledger commits the one before. Submit returns
+// the errors Append returns before writing (ErrFull, ErrClosed, ErrBroken,
+// invalid records); the rest come from Wait.
+func (l *Ledger) Submit(recs []Pending) (*Ticket, error) {
 	if len(recs) == 0 {
-		return AppendResult{}, nil
+		r := &request{done: make(chan struct{})}
+		close(r.done)
+		return &Ticket{req: r}, nil
 	}
 	for i := range recs {
 		r := &recs[i]
 		if r.ID == "" || len(r.ID) > maxIDLen {
-			return AppendResult{}, fmt.Errorf("queue: record %d: id length %d out of range", i, len(r.ID))
+			return nil, fmt.Errorf("queue: record %d: id length %d out of range", i, len(r.ID))
 		}
 		if len(r.Body) < 2 || r.Body[0] != '{' || r.Body[len(r.Body)-1] != '}' {
-			return AppendResult{}, fmt.Errorf("queue: record %d: body is not a JSON object", i)
+			return nil, fmt.Errorf("queue: record %d: body is not a JSON object", i)
 		}
 		if entryFixedSize+len(r.ID)+len(l.keyID)+len(r.Body) > maxPayload {
-			return AppendResult{}, fmt.Errorf("queue: record %d: body of %d bytes is too large", i, len(r.Body))
+			return nil, fmt.Errorf("queue: record %d: body of %d bytes is too large", i, len(r.Body))
 		}
 	}
 	req := &request{recs: recs, done: make(chan struct{})}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return AppendResult{}, ErrClosed
+		return nil, ErrClosed
 	}
 	if l.broken != nil {
 		err := l.broken
 		l.mu.Unlock()
-		return AppendResult{}, err
+		return nil, err
 	}
 	if l.pending+len(recs) > l.opts.MaxPending {
 		l.mu.Unlock()
-		return AppendResult{}, fmt.Errorf("%w: %d events pending", ErrFull, l.pending)
+		return nil, fmt.Errorf("%w: %d events pending", ErrFull, l.pending)
 	}
 	l.pending += len(recs)
 	l.queue = append(l.queue, req)
@@ -390,9 +411,16 @@ func (l *Ledger) Append(ctx context.Context, recs []Pending) (AppendResult, erro
 	case l.wake <- struct{}{}:
 	default:
 	}
+	return &Ticket{req: req}, nil
+}
+
+// Wait returns when the ticket's records are durable and covered by a
+// signed checkpoint, with Append's result and errors. If ctx ends first it
+// returns ctx.Err(), but the records may still be written.
+func (t *Ticket) Wait(ctx context.Context) (AppendResult, error) {
 	select {
-	case <-req.done:
-		return req.res, req.err
+	case <-t.req.done:
+		return t.req.res, t.req.err
 	case <-ctx.Done():
 		return AppendResult{}, ctx.Err()
 	}

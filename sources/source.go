@@ -42,6 +42,18 @@ type Emitter interface {
 	Emit(ctx context.Context, batch []Raw) (Result, error)
 }
 
+// Submitter is an Emitter that can take a source's next batch before the
+// one before it is durable. Submit normalizes batch and hands it to the
+// ledger; batches submitted by one goroutine get their ledger order in
+// submission order. It returns the errors Emit returns before anything is
+// written (*RecordErrors, ErrBusy, internal failures); wait returns when
+// the batch is durable, with Emit's result and its remaining errors
+// (*ConflictError, internal failures). A source that pipelines this way
+// moves its position only after wait returned nil.
+type Submitter interface {
+	Submit(batch []Raw) (wait func(context.Context) (Result, error), err error)
+}
+
 // ErrBusy means the ledger cannot take more records now; nothing was written.
 var ErrBusy = errors.New("sources: ledger busy, retry later")
 

@@ -143,6 +143,26 @@ type handle struct {
 	// replaced: the content was replaced (truncation); the new content never
 	// resumes a remembered position.
 	replaced bool
+	// pend is a batch handed to the ledger (sources.Submitter) and not yet
+	// durable; it ends at pend.end. offset moves there once it is durable.
+	pend *pending
+}
+
+// pending is a batch in flight; see handle.pend.
+type pending struct {
+	wait  func(context.Context) (sources.Result, error)
+	batch []sources.Raw
+	end   int64 // offset after the batch
+	line  int   // lines before end
+}
+
+// readPos returns where the next batch starts: after the batch in flight,
+// or at the durable offset.
+func (h *handle) readPos() (int64, int) {
+	if h.pend != nil {
+		return h.pend.end, h.pend.line
+	}
+	return h.offset, h.line
 }
 
 // Source tails the files of one `source "file"` block.
@@ -262,6 +282,12 @@ func (s *Source) Run(ctx context.Context) error {
 			case <-scanc:
 			case <-tick.C:
 			}
+		}
+		if err := s.settleAll(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
 		}
 		s.watchDirs(w)
 		if err := s.scan(); err != nil {
@@ -656,6 +682,41 @@ func (s *Source) leftover(h *handle) error {
 	return nil
 }
 
+// settle waits until the batch in flight of h is durable and moves the
+// offset past it. If the ledger refused the batch as a whole (a conflict),
+// it is sent again by send, which dead-letters the refused lines.
+func (s *Source) settle(ctx context.Context, h *handle) error {
+	p := h.pend
+	if p == nil {
+		return nil
+	}
+	h.pend = nil
+	if _, err := p.wait(ctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := s.send(ctx, h, p.batch); err != nil {
+			return err
+		}
+	} else {
+		s.emitted.Add(uint64(len(p.batch)))
+	}
+	h.offset, h.line = p.end, p.line
+	h.active = s.now()
+	s.dirty = true
+	return nil
+}
+
+// settleAll settles every file's batch in flight.
+func (s *Source) settleAll(ctx context.Context) error {
+	for _, h := range s.list {
+		if err := s.settle(ctx, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // round gives every file one batch; progressed reports whether any moved.
 func (s *Source) round(ctx context.Context) (progressed bool, err error) {
 	n := len(s.list)
@@ -684,16 +745,22 @@ func (s *Source) round(ctx context.Context) (progressed bool, err error) {
 	return progressed, nil
 }
 
-// step reads and emits one batch of h.
+// step reads and emits one batch of h. With a sources.Submitter it hands
+// the batch to the ledger and then waits for the one before, so the next
+// batch is read and normalized while the ledger commits; anything other
+// than reading on from the batch in flight settles it first.
 func (s *Source) step(ctx context.Context, h *handle) (bool, error) {
 	fi, err := h.f.Stat()
 	if err != nil {
-		return false, nil
+		return h.pend != nil, s.settle(ctx, h)
 	}
 	size := fi.Size()
 	changed := size != h.size
 	if changed {
 		h.size, h.active = size, s.now()
+	}
+	if h.pend != nil && (h.fp == "" || h.skipping || size <= h.pend.end) {
+		return true, s.settle(ctx, h)
 	}
 	if h.fp == "" {
 		fp, _ := fingerprint(h.f)
@@ -721,16 +788,20 @@ func (s *Source) step(ctx context.Context, h *handle) (bool, error) {
 		}
 		return false, nil
 	}
+	from, line := h.readPos()
 	bufSize := max(int64(batchBytes), s.cfg.MaxLineBytes+1)
-	buf := make([]byte, min(size-h.offset, bufSize))
-	n, err := h.f.ReadAt(buf, h.offset)
+	buf := make([]byte, min(size-from, bufSize))
+	n, err := h.f.ReadAt(buf, from)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return false, fmt.Errorf("file %s: read %s: %w", s.cfg.Name, h.path, err)
+		return false, errors.Join(fmt.Errorf("file %s: read %s: %w", s.cfg.Name, h.path, err), s.settle(ctx, h))
 	}
 	buf = buf[:n]
 	// The head still has its fingerprint after the read, so what was read
 	// belongs to this file and not to content written after a truncation.
 	if fp, _ := fingerprint(h.f); fp != h.fp {
+		if err := s.settle(ctx, h); err != nil {
+			return false, err
+		}
 		s.restart(h, "head changed")
 		return true, nil
 	}
@@ -738,12 +809,14 @@ func (s *Source) step(ctx context.Context, h *handle) (bool, error) {
 		batch []sources.Raw
 		dead  []deadLetter
 		pos   int
-		line  = h.line
 	)
 	for len(batch) < batchLines {
 		i := bytes.IndexByte(buf[pos:], '\n')
 		if i < 0 {
 			if pos == 0 && int64(len(buf)) > s.cfg.MaxLineBytes {
+				if h.pend != nil {
+					return true, s.settle(ctx, h) // skip from the durable offset
+				}
 				// The line has no newline within the limit: skip it.
 				h.skipping, h.skipPos, h.skipSum = true, h.offset+int64(len(buf)), sha256.New()
 				h.skipSum.Write(buf)
@@ -751,7 +824,7 @@ func (s *Source) step(ctx context.Context, h *handle) (bool, error) {
 			}
 			break
 		}
-		off := h.offset + int64(pos)
+		off := from + int64(pos)
 		raw := buf[pos : pos+i]
 		pos += i + 1
 		line++
@@ -772,15 +845,31 @@ func (s *Source) step(ctx context.Context, h *handle) (bool, error) {
 		})
 	}
 	if pos == 0 {
-		return false, nil // a partial line: wait for its newline
+		// A partial line: wait for its newline.
+		return h.pend != nil, s.settle(ctx, h)
 	}
 	if err := s.deadLetter(dead); err != nil {
+		return false, err
+	}
+	end := from + int64(pos)
+	if sub, ok := s.emit.(sources.Submitter); ok && len(batch) > 0 {
+		wait, err := sub.Submit(batch)
+		if err == nil {
+			if err := s.settle(ctx, h); err != nil {
+				return false, err
+			}
+			h.pend = &pending{wait: wait, batch: batch, end: end, line: line}
+			return true, nil
+		}
+		// Refused lines or a busy ledger: the careful path below.
+	}
+	if err := s.settle(ctx, h); err != nil {
 		return false, err
 	}
 	if err := s.send(ctx, h, batch); err != nil {
 		return false, err
 	}
-	h.offset += int64(pos)
+	h.offset = end
 	h.line = line
 	h.active = s.now()
 	s.dirty = true
@@ -951,6 +1040,11 @@ func (s *Source) save() error {
 }
 
 func (s *Source) closeAll() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := s.settleAll(ctx); err != nil {
+		s.log.Warn("file source: a batch was not confirmed durable before stop; it is read again at the next start", "err", err)
+	}
+	cancel()
 	if s.dirty {
 		if err := s.save(); err != nil {
 			s.log.Error("file source: save positions", "err", err)

@@ -34,6 +34,48 @@ type fakeEmitter struct {
 	calls int
 	busy  int   // ErrBusy answers still to give
 	fail  error // returned by every call when set
+	// conflict is an event number whose id the ledger holds with other
+	// content: a batch with it is refused whole with a ConflictError, at
+	// Wait for a Submit, at once for an Emit.
+	conflict int
+}
+
+var _ sources.Submitter = (*fakeEmitter)(nil)
+
+// Submit is Emit split as the agent's Emitter splits it: refused lines and
+// a busy ledger at once, the rest at wait. Accepted batches take their
+// place in submission order, as in the ledger.
+func (f *fakeEmitter) Submit(batch []sources.Raw) (func(context.Context) (sources.Result, error), error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if err := f.check(batch); err != nil {
+		return nil, err
+	}
+	if line := f.conflictLine(batch); line > 0 {
+		return func(context.Context) (sources.Result, error) {
+			return sources.Result{}, &sources.ConflictError{Line: line, ID: "x"}
+		}, nil
+	}
+	f.keep(batch)
+	return func(context.Context) (sources.Result, error) { return sources.Result{Accepted: len(batch)}, nil }, nil
+}
+
+func (f *fakeEmitter) conflictLine(batch []sources.Raw) int {
+	for _, r := range batch {
+		var e event
+		if f.conflict != 0 && json.Unmarshal(r.Data, &e) == nil && e.N == f.conflict {
+			return r.Line
+		}
+	}
+	return 0
+}
+
+func (f *fakeEmitter) keep(batch []sources.Raw) {
+	for _, r := range batch {
+		r.Data = append([]byte(nil), r.Data...)
+		f.got = append(f.got, r)
+	}
 }
 
 type event struct {
@@ -45,12 +87,24 @@ func (f *fakeEmitter) Emit(_ context.Context, batch []sources.Raw) (sources.Resu
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
+	if err := f.check(batch); err != nil {
+		return sources.Result{}, err
+	}
+	if line := f.conflictLine(batch); line > 0 {
+		return sources.Result{}, &sources.ConflictError{Line: line, ID: "x"}
+	}
+	f.keep(batch)
+	return sources.Result{Accepted: len(batch)}, nil
+}
+
+// check returns the errors given before anything is written.
+func (f *fakeEmitter) check(batch []sources.Raw) error {
 	if f.fail != nil {
-		return sources.Result{}, f.fail
+		return f.fail
 	}
 	if f.busy > 0 {
 		f.busy--
-		return sources.Result{}, fmt.Errorf("queue full: %w", sources.ErrBusy)
+		return fmt.Errorf("queue full: %w", sources.ErrBusy)
 	}
 	var errs sources.RecordErrors
 	for i, r := range batch {
@@ -62,13 +116,9 @@ func (f *fakeEmitter) Emit(_ context.Context, batch []sources.Raw) (sources.Resu
 		}
 	}
 	if len(errs) > 0 {
-		return sources.Result{}, errs
+		return errs
 	}
-	for _, r := range batch {
-		r.Data = append([]byte(nil), r.Data...)
-		f.got = append(f.got, r)
-	}
-	return sources.Result{Accepted: len(batch)}, nil
+	return nil
 }
 
 func (f *fakeEmitter) records() []sources.Raw {
@@ -670,4 +720,37 @@ type tWriter struct{ t *testing.T }
 func (w tWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
 	return len(b), nil
+}
+
+// TestConflictAtWait refuses a batch in flight as a whole (an id the ledger
+// holds with other content): the batch goes again through the careful
+// path, the conflicting line is dead-lettered and every other line is
+// emitted exactly once.
+func TestConflictAtWait(t *testing.T) {
+	dir := t.TempDir()
+	em := &fakeEmitter{conflict: 777}
+	cfg := testConfig(t, dir, "audit.log")
+	start(t, cfg, em)
+	w := newWriter(t, filepath.Join(dir, "audit.log"), "a")
+	for range 10 {
+		w.write(300)
+	}
+	require.Eventually(t, func() bool { return em.count() >= w.n-1 }, 10*time.Second, 5*time.Millisecond)
+	seen := map[int]int{}
+	for _, r := range em.records() {
+		var e event
+		require.NoError(t, json.Unmarshal(r.Data, &e))
+		seen[e.N]++
+	}
+	for i := 1; i <= w.n; i++ {
+		if i == 777 {
+			assert.Zero(t, seen[i])
+		} else {
+			assert.Equal(t, 1, seen[i], "event %d", i)
+		}
+	}
+	b, err := os.ReadFile(cfg.DeadLetterFile)
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(string(b), "\n"))
+	assert.Contains(t, string(b), `\"n\":777`)
 }
