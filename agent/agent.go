@@ -102,6 +102,7 @@ func Run(ctx context.Context, cfg *Config, opt Options) error {
 	if err != nil {
 		return err
 	}
+	defer cursors.Close()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

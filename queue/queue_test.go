@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -297,6 +298,51 @@ func TestCursors(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, des, 1, "no temp files left")
 	require.Error(t, c.Store("../x", 1))
+	for i := range 5 {
+		require.NoError(t, c.Store("splunk_hec.soc", uint64(100+i)))
+	}
+	require.NoError(t, c.Close())
+
+	// A torn write of the newest slot leaves the one before.
+	p := filepath.Join(dir, "cursors", "splunk_hec.soc.cursor")
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.Len(t, b, 64)
+	c2, err := OpenCursors(filepath.Join(dir, "cursors"))
+	require.NoError(t, err)
+	n, _, err = c2.Load("splunk_hec.soc")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(104), n)
+	newest := 0
+	if binary.LittleEndian.Uint64(b[36:]) > binary.LittleEndian.Uint64(b[4:]) {
+		newest = 32
+	}
+	b[newest+13] ^= 0xff
+	require.NoError(t, os.WriteFile(p, b, 0o600))
+	n, _, err = c2.Load("splunk_hec.soc")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(103), n)
+	require.NoError(t, c2.Store("splunk_hec.soc", 105))
+	n, _, err = c2.Load("splunk_hec.soc")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(105), n)
+
+	// The old text format is read, and replaced at the next store.
+	old := filepath.Join(dir, "cursors", "file.out.cursor")
+	require.NoError(t, os.WriteFile(old, []byte("77\n"), 0o600))
+	n, ok, err = c2.Load("file.out")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, uint64(77), n)
+	require.NoError(t, c2.Store("file.out", 78))
+	n, _, err = c2.Load("file.out")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(78), n)
+
+	// Both slots damaged: a clear error, not a silent restart from 0.
+	require.NoError(t, os.WriteFile(old, make([]byte, 64), 0o600))
+	_, _, err = c2.Load("file.out")
+	require.ErrorContains(t, err, "no valid slot")
 }
 
 // lastSegment returns the path of the newest segment.

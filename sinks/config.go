@@ -16,10 +16,10 @@ import (
 
 // Delivery is the part of a sink block that every remote sink shares:
 //
-//	batch     { max_events = 500  max_bytes = 4194304  max_wait = "1s" }
+//	batch     { max_events = 1000  max_bytes = 8388608  max_wait = "1s" }
 //	retry     { initial = "500ms"  max = "60s" }
 //	tls       { ca_file = "..."  cert_file = "..."  key_file = "..."  insecure_skip_verify = false }
-//	in_flight          = 2       # batches sent at once
+//	in_flight          = 4       # batches sent at once
 //	timeout            = "30s"   # per request, acknowledgement included
 //	heartbeat_interval = "60s"   # an idle sink sends a heartbeat record this often
 type Delivery struct {
@@ -53,9 +53,9 @@ type Delivery struct {
 func NewDelivery(typ, name string) Delivery {
 	return Delivery{
 		Type: typ, Name: name,
-		MaxEvents: 500, MaxBytes: 4 << 20, MaxWait: time.Second,
+		MaxEvents: 1000, MaxBytes: 8 << 20, MaxWait: time.Second,
 		RetryInitial: 500 * time.Millisecond, RetryMax: time.Minute,
-		InFlight: 2, Timeout: 30 * time.Second, HeartbeatInterval: time.Minute,
+		InFlight: 4, Timeout: 30 * time.Second, HeartbeatInterval: time.Minute,
 	}
 }
 

@@ -93,8 +93,11 @@ func NewEngine(cfg Delivery, led *queue.Ledger, cursors *queue.Cursors, t Transp
 	return e, nil
 }
 
-// Name returns the sink's name, "<type>.<name>".
-func (e *Engine) Name() string { return e.cfg.Key() }
+// Name returns the sink's name (the block's second label).
+func (e *Engine) Name() string { return e.cfg.Name }
+
+// Type returns the sink's type, such as "splunk_hec".
+func (e *Engine) Type() string { return e.cfg.Type }
 
 // Next returns the cursor.
 func (e *Engine) Next() uint64 { return e.next.Load() }

@@ -461,4 +461,11 @@ func TestTopLevelString(t *testing.T) {
 	assert.Nil(t, topLevelString(line, "missing"))
 	assert.Nil(t, topLevelString([]byte(`{"time":"x"`), "y"))
 	assert.Nil(t, topLevelString([]byte(`[]`), "time"))
+
+	assert.True(t, OneObject(line))
+	assert.True(t, OneObject([]byte(`{"s":"}{"}`)))
+	assert.False(t, OneObject([]byte(`{"a":1}{"event":"injected"}`)))
+	assert.False(t, OneObject([]byte(`{"seq":2,"truncated`)))
+	assert.False(t, OneObject([]byte(` {"a":1}`)))
+	assert.False(t, OneObject([]byte(`{}`[:1])))
 }

@@ -121,3 +121,11 @@ func eventTime(line []byte) time.Time { return parseTime(topLevelString(line, "t
 func receivedAt(line []byte) time.Time {
 	return parseTime(topLevelString(line, "received_at"))
 }
+
+// OneObject reports whether line is framed as exactly one JSON object: it
+// opens with '{' and the brace that closes it (outside strings) is its
+// last byte. It is a cheap guard for Transports that embed lines verbatim
+// (Record.Line always passes); it does not validate the JSON inside.
+func OneObject(line []byte) bool {
+	return len(line) >= 2 && line[0] == '{' && valueEnd(line, 0) == len(line)
+}

@@ -53,7 +53,11 @@ type Record struct {
 	Time time.Time
 	// Line is the NDJSON line (no newline): the entry with its ledger
 	// fields (seq, prev_hash, hash, sig, key_id) as `kt verify` reads it, or
-	// the checkpoint or heartbeat record. A Transport must not modify it.
+	// the checkpoint or heartbeat record. It is always exactly one JSON
+	// object with no surrounding space (kt wrote it: the ledger's canonical
+	// line, or a record marshalled by this package), so a Transport may
+	// embed it verbatim without checking it again. A Transport must not
+	// modify it.
 	Line []byte
 }
 
