@@ -205,6 +205,15 @@ func (e *Engine) run(ctx context.Context, drain bool) error {
 		fatal       error
 		outstanding int // sends not yet finished
 	)
+	// The cursor is stored by its own goroutine, the newest value at a
+	// time, so the fdatasync does not hold up reading and sending; Run
+	// stores the final value before it returns.
+	saver := newCursorSaver(e.cursors, e.cfg.Key())
+	defer func() {
+		if err := saver.close(); err != nil {
+			e.log.Error("sink: storing the cursor failed; records after it are sent again at the next start", "err", err)
+		}
+	}()
 	hb := time.NewTimer(e.cfg.HeartbeatInterval)
 	defer hb.Stop()
 	wait := time.NewTimer(time.Hour)
@@ -240,15 +249,16 @@ func (e *Engine) run(ctx context.Context, drain bool) error {
 		}
 		e.setInFlight(outstanding)
 		if moved {
-			if err := e.cursors.Store(e.cfg.Key(), next); err != nil && fatal == nil {
-				fatal = fmt.Errorf("sink %s: cursor: %w", e.cfg.Key(), err)
-			}
+			saver.store(next)
 			e.next.Store(next)
 		}
 		e.setOldest(pending, cur)
 	}
 
 	for {
+		if err := saver.err(); err != nil && fatal == nil {
+			fatal = fmt.Errorf("sink %s: cursor: %w", e.cfg.Key(), err)
+		}
 		// Read while the batch being filled has room.
 		changed := e.led.Changed()
 		for fatal == nil && (cur == nil || !cur.full(e.cfg)) {
@@ -516,4 +526,72 @@ func (e *Engine) park(r Record, why error) error {
 	e.mu.Unlock()
 	e.log.Warn("sink: record refused by the receiver, parked in the dead-letter file", "seq", r.Seq, "id", r.ID, "kind", r.Kind.String(), "reason", why.Error(), "file", e.cfg.DeadLetterPath)
 	return nil
+}
+
+// cursorSaver stores a sink's cursor in the background: store hands over
+// the newest value and returns; the goroutine stores the newest value it
+// has, one fdatasync at a time.
+type cursorSaver struct {
+	cursors *queue.Cursors
+	key     string
+	mu      sync.Mutex
+	want    uint64
+	has     bool // want is not stored yet
+	failed  error
+	wake    chan struct{}
+	done    chan struct{}
+}
+
+func newCursorSaver(c *queue.Cursors, key string) *cursorSaver {
+	s := &cursorSaver{cursors: c, key: key, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go s.run()
+	return s
+}
+
+func (s *cursorSaver) store(next uint64) {
+	s.mu.Lock()
+	s.want, s.has = next, true
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *cursorSaver) err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
+}
+
+func (s *cursorSaver) run() {
+	defer close(s.done)
+	for range s.wake {
+		s.flush()
+	}
+}
+
+func (s *cursorSaver) flush() {
+	s.mu.Lock()
+	next, has := s.want, s.has
+	s.has = false
+	s.mu.Unlock()
+	if !has {
+		return
+	}
+	if err := s.cursors.Store(s.key, next); err != nil {
+		s.mu.Lock()
+		if s.failed == nil {
+			s.failed = err
+		}
+		s.mu.Unlock()
+	}
+}
+
+// close stores the newest value and stops the goroutine.
+func (s *cursorSaver) close() error {
+	close(s.wake)
+	<-s.done
+	s.flush()
+	return s.err()
 }

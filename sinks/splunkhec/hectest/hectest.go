@@ -483,40 +483,27 @@ func (s *Server) event(r *http.Request, wire []byte, rec *Request) (int, http.He
 	if !ok {
 		return status, nil, body
 	}
-	data := wire
-	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
-		zr, err := gzip.NewReader(bytes.NewReader(wire))
-		if err == nil {
-			data, err = io.ReadAll(zr)
-		}
-		if err != nil {
-			status, body := answer(http.StatusBadRequest, reply{Text: "Invalid data format", Code: 6})
-			return status, nil, body
-		}
-	}
+	// Inflate and parse without the lock, so that requests are served in
+	// parallel as by Splunk's HEC; only the bookkeeping below holds it.
+	s.mu.Unlock()
+	data, evs, bad := s.decode(r, wire)
+	s.mu.Lock()
 	rec.Body = data
-	if len(bytes.TrimSpace(data)) == 0 {
-		status, body := answer(http.StatusBadRequest, reply{Text: "No data", Code: 5})
-		return status, nil, body
+	if bad != nil {
+		return bad.status, nil, bad.body
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	for n := 0; ; n++ {
-		var raw json.RawMessage
-		err := dec.Decode(&raw)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		var ev Event
-		code, text := 0, ""
-		if err != nil {
-			code, text = 6, "Invalid data format"
-		} else {
-			ev, code, text = s.parseEvent(raw)
+	for n, pe := range evs {
+		code, text := pe.code, pe.text
+		if code == 0 {
+			if id := pe.ev.ID(); id != "" && s.refuse[id] {
+				code, text = 6, "Invalid data format"
+			}
 		}
 		if code != 0 {
 			status, body := answer(http.StatusBadRequest, reply{Text: text, Code: code, InvalidEvent: &n})
 			return status, nil, body
 		}
+		ev := pe.ev
 		ev.Channel, ev.Request = ch, len(s.requests)
 		s.events = append(s.events, ev)
 	}
@@ -537,6 +524,55 @@ func (s *Server) event(r *http.Request, wire []byte, rec *Request) (int, http.He
 	}
 	status, body = answer(http.StatusOK, reply{Text: "Success", Code: 0, AckID: &id})
 	return status, nil, body
+}
+
+type parsedEvent struct {
+	ev   Event
+	code int
+	text string
+}
+
+type badRequest struct {
+	status int
+	body   []byte
+}
+
+// decode inflates a request body and parses its events up to the first
+// one HEC refuses. It holds no lock.
+func (s *Server) decode(r *http.Request, wire []byte) (data []byte, evs []parsedEvent, bad *badRequest) {
+	data = wire
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(bytes.NewReader(wire))
+		if err == nil {
+			data, err = io.ReadAll(zr)
+		}
+		if err != nil {
+			status, body := answer(http.StatusBadRequest, reply{Text: "Invalid data format", Code: 6})
+			return wire, nil, &badRequest{status, body}
+		}
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		status, body := answer(http.StatusBadRequest, reply{Text: "No data", Code: 5})
+		return data, nil, &badRequest{status, body}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			evs = append(evs, parsedEvent{code: 6, text: "Invalid data format"})
+			break
+		}
+		ev, code, text := s.parseEvent(raw)
+		evs = append(evs, parsedEvent{ev, code, text})
+		if code != 0 {
+			break
+		}
+	}
+	return data, evs, nil
 }
 
 // parseEvent reads one event object; code is not 0 when HEC would refuse
@@ -585,9 +621,6 @@ func (s *Server) parseEvent(raw json.RawMessage) (ev Event, code int, text strin
 				return ev, 15, "Error in handling indexed fields"
 			}
 		}
-	}
-	if id := ev.ID(); id != "" && s.refuse[id] {
-		return ev, 6, "Invalid data format"
 	}
 	return ev, 0, ""
 }
