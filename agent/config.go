@@ -16,6 +16,7 @@ import (
 	"github.com/keeptrusts/kt/configs"
 	"github.com/keeptrusts/kt/internal/hclconf"
 	"github.com/keeptrusts/kt/sinks"
+	"github.com/keeptrusts/kt/sinks/elasticsearch"
 	filesink "github.com/keeptrusts/kt/sinks/file"
 	"github.com/keeptrusts/kt/sinks/splunkhec"
 	filesource "github.com/keeptrusts/kt/sources/file"
@@ -115,7 +116,7 @@ type notYetBlockHCL struct {
 // "not available yet" diagnostic rather than ignored.
 var (
 	sourceTypes = map[string]bool{"webhook": true, "file": true}
-	sinkTypes   = map[string]bool{"file": true, "splunk_hec": true, "elasticsearch": false, "kafka": false, "syslog": false, "s3": false}
+	sinkTypes   = map[string]bool{"file": true, "splunk_hec": true, "elasticsearch": true, "kafka": false, "syslog": false, "s3": false}
 )
 
 // LoadFile reads and validates a config file. The returned diagnostics
@@ -242,6 +243,12 @@ func load(p *hclparse.Parser, name string, src []byte, dir, defaultDataDir strin
 			c, d := filesink.Decode(b.Name, b.Body, ctx)
 			diags = diags.Extend(d)
 			cfg.FileSinks = append(cfg.FileSinks, c)
+		case elasticsearch.Type:
+			c, d := elasticsearch.Decode(b.Name, b.Body, ctx)
+			diags = diags.Extend(d)
+			c.Delivery.SetDataDir(cfg.DataDir)
+			cfg.RemoteSinks = append(cfg.RemoteSinks, RemoteSink{Delivery: c.Delivery,
+				New: func(log *slog.Logger) (sinks.Transport, error) { return elasticsearch.New(c, log) }})
 		case splunkhec.Type:
 			c, d := splunkhec.Decode(b.Name, b.Body, ctx)
 			diags = diags.Extend(d)

@@ -142,7 +142,6 @@ func TestDesignExample(t *testing.T) {
 	sort.Strings(got)
 	assert.Equal(t, []string{
 		"Not available yet: retention",
-		"Not available yet: sink elasticsearch",
 		"Not available yet: sink kafka",
 		"Not available yet: sink s3",
 		"Not available yet: sink syslog",

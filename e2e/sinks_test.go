@@ -23,8 +23,9 @@ import (
 )
 
 // numberedEvents returns NDJSON bodies of per events each, ids evt-NNNNNN
-// from first to first+n-1, made from the first sample event.
-func numberedEvents(t *testing.T, first, n, per int) [][]byte {
+// from first to first+n-1, made from the first sample event; edit, if
+// given, changes event i.
+func numberedEvents(t *testing.T, first, n, per int, edit ...func(i int, ev map[string]any)) [][]byte {
 	t.Helper()
 	var tmpl map[string]any
 	require.NoError(t, json.Unmarshal(sampleLines(t)[0], &tmpl))
@@ -32,6 +33,9 @@ func numberedEvents(t *testing.T, first, n, per int) [][]byte {
 	var b bytes.Buffer
 	for i := first; i < first+n; i++ {
 		tmpl["id"] = eventID(i)
+		for _, e := range edit {
+			e(i, tmpl)
+		}
 		line, err := json.Marshal(tmpl)
 		require.NoError(t, err)
 		b.Write(line)
