@@ -176,7 +176,35 @@ func eachLine(path string, fn func(line []byte, where string)) error {
 }
 
 func feedNDJSON(c *ledger.Check, path string) error {
-	return eachLine(path, func(line []byte, where string) { c.Line(line, where) })
+	b := newLineBatch(c)
+	if err := eachLine(path, b.add); err != nil {
+		return err
+	}
+	b.flush()
+	return nil
+}
+
+// lineBatch hands lines to a Check in batches, which it checks in
+// parallel.
+type lineBatch struct {
+	c      *ledger.Check
+	lines  [][]byte
+	wheres []string
+}
+
+func newLineBatch(c *ledger.Check) *lineBatch { return &lineBatch{c: c} }
+
+func (b *lineBatch) add(line []byte, where string) {
+	b.lines = append(b.lines, bytes.Clone(line))
+	b.wheres = append(b.wheres, where)
+	if len(b.lines) == 4096 {
+		b.flush()
+	}
+}
+
+func (b *lineBatch) flush() {
+	b.c.Lines(b.lines, b.wheres)
+	b.lines, b.wheres = b.lines[:0], b.wheres[:0]
 }
 
 func ndjsonGenesisKey(path string) (*ledger.Verifier, error) {
@@ -204,15 +232,18 @@ func feedDataDir(c *ledger.Check, dir string) error {
 	if _, err := os.Stat(ldir); err != nil {
 		return fmt.Errorf("%s is not a kt data dir: %w", dir, err)
 	}
+	b := newLineBatch(c)
 	damage, err := queue.Scan(ldir, func(r queue.Record) error {
 		switch r.Kind {
 		case queue.KindEntry:
-			c.Line(r.Line, fmt.Sprintf("seq %d", r.Seq))
+			b.add(r.Line, fmt.Sprintf("seq %d", r.Seq))
 		case queue.KindCheckpoint:
+			b.flush() // in order with the entries before it
 			c.Checkpoint(r.Checkpoint.Note, "commit checkpoint", false)
 		}
 		return nil
 	})
+	b.flush()
 	if err != nil {
 		return fmt.Errorf("%s: %w", dir, err)
 	}

@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -299,6 +301,73 @@ func (c *Check) Checkpoint(signedNote []byte, where string, anchor bool) {
 // Entry checks one entry. Entries must be passed in input order: an entry
 // whose seq is lower than one already seen is REORDERED.
 func (c *Check) Entry(e *Entry, where string) {
+	c.entry(e, where, c.costly(e))
+}
+
+// costlyChecks are the parts of an entry's check that need no state: they
+// may run in parallel (see Lines).
+type costlyChecks struct {
+	computed Hash
+	known    bool // key_id is trusted
+	sigOK    bool
+}
+
+func (c *Check) costly(e *Entry) costlyChecks {
+	cc := costlyChecks{computed: e.ComputeHash()}
+	if v, ok := c.keys[e.KeyID]; ok {
+		cc.known, cc.sigOK = true, v.VerifyHash(e.Hash, e.Sig)
+	}
+	return cc
+}
+
+// Lines checks lines as Line does, in order, with the parsing, hashing and
+// signature checks of the entries spread over all cores. The lines must
+// not be modified until it returns.
+func (c *Check) Lines(lines [][]byte, wheres []string) {
+	type prep struct {
+		line   []byte
+		record bool
+		e      *Entry
+		err    error
+		cc     costlyChecks
+	}
+	ps := make([]prep, len(lines))
+	work := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			p := &ps[i]
+			p.line = bytes.TrimSpace(lines[i])
+			if len(p.line) == 0 {
+				continue
+			}
+			if p.record = isRecord(p.line); p.record {
+				continue
+			}
+			if p.e, p.err = ParseLine(p.line); p.err == nil {
+				p.cc = c.costly(p.e)
+			}
+		}
+	}
+	n := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	step := (len(lines) + n - 1) / max(n, 1)
+	for lo := 0; lo < len(lines); lo += max(step, 1) {
+		wg.Go(func() { work(lo, min(lo+step, len(lines))) })
+	}
+	wg.Wait()
+	for i, p := range ps {
+		switch {
+		case len(p.line) == 0:
+		case p.record:
+			c.record(p.line, wheres[i], !c.Local)
+		case p.err != nil:
+			c.Malformed(wheres[i], p.err)
+		default:
+			c.entry(p.e, wheres[i], p.cc)
+		}
+	}
+}
+
+func (c *Check) entry(e *Entry, where string, cc costlyChecks) {
 	c.stats.Entries++
 	seq := int64(e.Seq)
 	if seq < 0 { // above 2^63: no ledger gets there
@@ -311,8 +380,7 @@ func (c *Check) Entry(e *Entry, where string) {
 	if seq > c.stats.Last {
 		c.stats.Last = seq
 	}
-	computed := e.ComputeHash()
-	rec := &entryRec{hash: e.Hash, prev: e.PrevHash, modified: computed != e.Hash, where: where,
+	rec := &entryRec{hash: e.Hash, prev: e.PrevHash, modified: cc.computed != e.Hash, where: where,
 		line: sha256.Sum256(e.AppendLine(nil))}
 
 	if prev, dup := c.entries[e.Seq]; dup {
@@ -337,10 +405,10 @@ func (c *Check) Entry(e *Entry, where string) {
 	if rec.modified {
 		c.add(Finding{Code: Modified, Seq: seq, Where: where, Detail: "hash does not match the body"})
 	}
-	if v, ok := c.keys[e.KeyID]; !ok {
+	if !cc.known {
 		c.add(Finding{Code: UnknownKey, Seq: seq, Where: where,
 			Detail: fmt.Sprintf("signed by key %q, which is not trusted", e.KeyID)})
-	} else if !v.VerifyHash(e.Hash, e.Sig) {
+	} else if !cc.sigOK {
 		c.add(Finding{Code: BadSignature, Seq: seq, Where: where,
 			Detail: fmt.Sprintf("signature by %s does not verify", e.KeyID)})
 	}

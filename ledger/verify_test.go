@@ -178,7 +178,26 @@ func run(t *testing.T, k Keyring, in input) ([]Finding, Stats) {
 	for i, line := range in.lines {
 		c.Line(line, fmt.Sprintf("out.ndjson:%d", i+1))
 	}
-	return c.Finish()
+	findings, stats := c.Finish()
+
+	// Lines, in chunks, finds exactly the same.
+	c2 := NewCheck(k)
+	c2.Local = in.local
+	for i, a := range in.anchors {
+		c2.Checkpoint(a, fmt.Sprintf("anchor:%d", i+1), true)
+	}
+	for lo := 0; lo < len(in.lines); lo += 3 {
+		hi := min(lo+3, len(in.lines))
+		var wheres []string
+		for i := lo; i < hi; i++ {
+			wheres = append(wheres, fmt.Sprintf("out.ndjson:%d", i+1))
+		}
+		c2.Lines(in.lines[lo:hi], wheres)
+	}
+	f2, s2 := c2.Finish()
+	require.Equal(t, findings, f2, "Lines and Line disagree")
+	require.Equal(t, stats, s2)
+	return findings, stats
 }
 
 func TestCheckCodes(t *testing.T) {

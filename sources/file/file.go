@@ -143,10 +143,16 @@ type handle struct {
 	// replaced: the content was replaced (truncation); the new content never
 	// resumes a remembered position.
 	replaced bool
-	// pend is a batch handed to the ledger (sources.Submitter) and not yet
-	// durable; it ends at pend.end. offset moves there once it is durable.
-	pend *pending
+	// pend are batches handed to the ledger (sources.Submitter) and not
+	// yet durable, oldest first, at most inFlight; offset moves past each
+	// once it is durable.
+	pend []*pending
 }
+
+// inFlight is how many batches of one file may wait for the ledger: while
+// one is signed and synced, the next is queued and a third is read and
+// normalized.
+const inFlight = 2
 
 // pending is a batch in flight; see handle.pend.
 type pending struct {
@@ -159,8 +165,8 @@ type pending struct {
 // readPos returns where the next batch starts: after the batch in flight,
 // or at the durable offset.
 func (h *handle) readPos() (int64, int) {
-	if h.pend != nil {
-		return h.pend.end, h.pend.line
+	if n := len(h.pend); n > 0 {
+		return h.pend[n-1].end, h.pend[n-1].line
 	}
 	return h.offset, h.line
 }
@@ -682,15 +688,27 @@ func (s *Source) leftover(h *handle) error {
 	return nil
 }
 
-// settle waits until the batch in flight of h is durable and moves the
-// offset past it. If the ledger refused the batch as a whole (a conflict),
-// it is sent again by send, which dead-letters the refused lines.
+// settle waits until every batch in flight of h is durable.
 func (s *Source) settle(ctx context.Context, h *handle) error {
-	p := h.pend
-	if p == nil {
-		return nil
+	return s.settleTo(ctx, h, 0)
+}
+
+// settleTo waits for the oldest batches in flight of h until at most keep
+// are left, moving the offset past each. If the ledger refused a batch as
+// a whole (a conflict), it is sent again by send, which dead-letters the
+// refused lines.
+func (s *Source) settleTo(ctx context.Context, h *handle, keep int) error {
+	for len(h.pend) > keep {
+		if err := s.settleOldest(ctx, h); err != nil {
+			return err
+		}
 	}
-	h.pend = nil
+	return nil
+}
+
+func (s *Source) settleOldest(ctx context.Context, h *handle) error {
+	p := h.pend[0]
+	h.pend = h.pend[1:]
 	if _, err := p.wait(ctx); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -752,14 +770,14 @@ func (s *Source) round(ctx context.Context) (progressed bool, err error) {
 func (s *Source) step(ctx context.Context, h *handle) (bool, error) {
 	fi, err := h.f.Stat()
 	if err != nil {
-		return h.pend != nil, s.settle(ctx, h)
+		return len(h.pend) > 0, s.settle(ctx, h)
 	}
 	size := fi.Size()
 	changed := size != h.size
 	if changed {
 		h.size, h.active = size, s.now()
 	}
-	if h.pend != nil && (h.fp == "" || h.skipping || size <= h.pend.end) {
+	if n := len(h.pend); n > 0 && (h.fp == "" || h.skipping || size <= h.pend[n-1].end) {
 		return true, s.settle(ctx, h)
 	}
 	if h.fp == "" {
@@ -814,7 +832,7 @@ func (s *Source) step(ctx context.Context, h *handle) (bool, error) {
 		i := bytes.IndexByte(buf[pos:], '\n')
 		if i < 0 {
 			if pos == 0 && int64(len(buf)) > s.cfg.MaxLineBytes {
-				if h.pend != nil {
+				if len(h.pend) > 0 {
 					return true, s.settle(ctx, h) // skip from the durable offset
 				}
 				// The line has no newline within the limit: skip it.
@@ -846,7 +864,7 @@ func (s *Source) step(ctx context.Context, h *handle) (bool, error) {
 	}
 	if pos == 0 {
 		// A partial line: wait for its newline.
-		return h.pend != nil, s.settle(ctx, h)
+		return len(h.pend) > 0, s.settle(ctx, h)
 	}
 	if err := s.deadLetter(dead); err != nil {
 		return false, err
@@ -855,10 +873,10 @@ func (s *Source) step(ctx context.Context, h *handle) (bool, error) {
 	if sub, ok := s.emit.(sources.Submitter); ok && len(batch) > 0 {
 		wait, err := sub.Submit(batch)
 		if err == nil {
-			if err := s.settle(ctx, h); err != nil {
+			h.pend = append(h.pend, &pending{wait: wait, batch: batch, end: end, line: line})
+			if err := s.settleTo(ctx, h, inFlight); err != nil {
 				return false, err
 			}
-			h.pend = &pending{wait: wait, batch: batch, end: end, line: line}
 			return true, nil
 		}
 		// Refused lines or a busy ledger: the careful path below.
