@@ -183,12 +183,12 @@ func (e *Engine) run(ctx context.Context, drain bool) error {
 	}
 	defer r.Close()
 
-	// Sends outlive ctx by the sink's timeout, so a clean stop lets the
-	// batches in flight finish.
+	// A request in progress outlives ctx by up to stopGrace, so a clean
+	// stop rarely sends anything twice; no new attempt starts after ctx.
 	sendCtx, cancelSends := context.WithCancel(context.Background())
 	defer cancelSends()
 	stop := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(e.cfg.Timeout, cancelSends)
+		t := time.AfterFunc(min(e.cfg.Timeout, stopGrace), cancelSends)
 		context.AfterFunc(sendCtx, func() { t.Stop() })
 	})
 	defer stop()
@@ -230,14 +230,14 @@ func (e *Engine) run(ctx context.Context, drain bool) error {
 		outstanding++
 		e.setInFlight(outstanding)
 		go func() {
-			b.err = e.deliver(sendCtx, b.recs)
+			b.err = e.deliver(ctx, sendCtx, b.recs)
 			done <- b
 		}()
 	}
 	finish := func(b *batch) {
 		b.done = true
 		outstanding--
-		if b.err != nil && fatal == nil && sendCtx.Err() == nil {
+		if b.err != nil && fatal == nil && ctx.Err() == nil && sendCtx.Err() == nil {
 			fatal = b.err
 		}
 		moved := false
@@ -392,21 +392,29 @@ func (e *Engine) setOldest(pending []*batch, cur *batch) {
 	e.mu.Unlock()
 }
 
-// deliver sends recs until each is accepted or parked. It returns nil when
-// done, ctx.Err() when ctx ended first (nothing is then taken as
+// stopGrace bounds how long a request in progress may go on after the
+// engine is told to stop.
+const stopGrace = 10 * time.Second
+
+// deliver sends recs until each is accepted or parked. Requests run under
+// sendCtx; no attempt starts once ctx is done. It returns nil when done,
+// the context's error when it stopped first (nothing is then taken as
 // delivered), or an error that stops the engine (a dead letter that cannot
 // be written).
-func (e *Engine) deliver(ctx context.Context, recs []Record) error {
+func (e *Engine) deliver(ctx, sendCtx context.Context, recs []Record) error {
 	for attempt := 0; len(recs) > 0; attempt++ {
-		sctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		sctx, cancel := context.WithTimeout(sendCtx, e.cfg.Timeout)
 		err := e.t.Send(sctx, recs)
 		cancel()
 		if err == nil {
 			e.accepted(recs)
 			return nil
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if err := sendCtx.Err(); err != nil {
+			return err
 		}
 		var items ItemErrors
 		switch {
@@ -449,10 +457,10 @@ func (e *Engine) deliver(ctx context.Context, recs []Record) error {
 			// Find the refused records: each half on its own.
 			e.failure(err, 0)
 			mid := len(recs) / 2
-			if err := e.deliver(ctx, recs[:mid]); err != nil {
+			if err := e.deliver(ctx, sendCtx, recs[:mid]); err != nil {
 				return err
 			}
-			return e.deliver(ctx, recs[mid:])
+			return e.deliver(ctx, sendCtx, recs[mid:])
 		default:
 			e.failure(err, len(recs))
 		}

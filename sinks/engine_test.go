@@ -462,6 +462,15 @@ func TestTopLevelString(t *testing.T) {
 	assert.Nil(t, topLevelString([]byte(`{"time":"x"`), "y"))
 	assert.Nil(t, topLevelString([]byte(`[]`), "time"))
 
+	var keys, vals []string
+	EachMember(line, func(k, v []byte) bool {
+		keys, vals = append(keys, string(k)), append(vals, string(v))
+		return string(k) != "time"
+	})
+	assert.Equal(t, []string{"a", "n", "s", "time"}, keys)
+	assert.Equal(t, `{"time":"x","b":[1,"}",{"c":"\""}]}`, vals[0])
+	assert.Equal(t, "-1.5e3", vals[1])
+
 	assert.True(t, OneObject(line))
 	assert.True(t, OneObject([]byte(`{"s":"}{"}`)))
 	assert.False(t, OneObject([]byte(`{"a":1}{"event":"injected"}`)))

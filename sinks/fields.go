@@ -129,3 +129,35 @@ func receivedAt(line []byte) time.Time {
 func OneObject(line []byte) bool {
 	return len(line) >= 2 && line[0] == '{' && valueEnd(line, 0) == len(line)
 }
+
+// EachMember calls fn with the raw key (without quotes, escapes as in the
+// line) and raw value of each top-level member of the JSON object line, in
+// order, until fn returns false. It skips nested values without decoding
+// them, so picking a few members of a large record is cheap. It stops at
+// the first framing error.
+func EachMember(line []byte, fn func(key, value []byte) bool) {
+	if len(line) < 2 || line[0] != '{' {
+		return
+	}
+	for i := 1; i < len(line); {
+		for i < len(line) && (line[i] == ',' || line[i] == ' ') {
+			i++
+		}
+		if i >= len(line) || line[i] != '"' {
+			return
+		}
+		kEnd := stringEnd(line, i)
+		if kEnd < 0 || kEnd+1 >= len(line) || line[kEnd+1] != ':' {
+			return
+		}
+		vStart := kEnd + 2
+		vEnd := valueEnd(line, vStart)
+		if vEnd < 0 {
+			return
+		}
+		if !fn(line[i+1:kEnd], line[vStart:vEnd]) {
+			return
+		}
+		i = vEnd
+	}
+}

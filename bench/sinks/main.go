@@ -766,9 +766,9 @@ func (benchTB) Logf(format string, args ...any) {}
 // not "" when the row is to be skipped.
 func esReceiver(bin, dir, esURL string) (rcv receiver, why string, err error) {
 	rcv = receiver{name: "elasticsearch", slug: "elasticsearch", typ: "elasticsearch"}
-	index := fmt.Sprintf("kt-bench-sinks-%d", time.Now().Unix())
+	index := fmt.Sprintf("logs-ktbench.audit-%d", time.Now().Unix())
 	block := func(addr string) string {
-		return fmt.Sprintf("sink \"elasticsearch\" %q {\n  addresses = [%q]\n  index     = %q\n}\n", sinkName, addr, index)
+		return fmt.Sprintf("sink \"elasticsearch\" %q {\n  addresses        = [%q]\n  index            = %q\n  install_template = true\n}\n", sinkName, addr, index)
 	}
 	// Does the agent take the block? Checked before a node is started.
 	check := filepath.Join(dir, "es-check.hcl")
