@@ -390,7 +390,7 @@ query_api {
 	}
 	go func() { exited <- agent.Wait() }()
 	pid := agent.Process.Pid
-	fmt.Fprintf(os.Stderr, "kt agent pid %d, metrics at %s\n", pid, addr)
+	fmt.Fprintf(os.Stderr, "kt agent pid %d, status at %s\n", pid, addr)
 
 	deadline := start.Add(timeout)
 	lastLog := time.Now()
@@ -401,11 +401,22 @@ query_api {
 			return m, fmt.Errorf("agent exited early: %v\n%s", err, tail(logPath, 20))
 		case <-time.After(50 * time.Millisecond):
 		}
-		mt, err := metrics(addr)
+		st, err := status(addr)
 		if err == nil {
-			emitted = mt[`kt_file_source_lines_total{source="bench"}`]
-			dead = mt[`kt_file_source_dead_lettered_total{source="bench"}`]
-			lag = mt[`kt_sink_lag_entries{sink="out"}`]
+			emitted, dead, lag = -1, -1, -1
+			for _, src := range st.Sources {
+				if src.Name == "bench" {
+					emitted, dead = float64(src.Accepted), float64(src.DeadLettered)
+				}
+			}
+			for _, sk := range st.Sinks {
+				if sk.Name == "out" {
+					lag = float64(sk.LagEntries)
+				}
+			}
+			if emitted < 0 || lag < 0 {
+				return m, fmt.Errorf("/v1/status has no source \"bench\" or sink \"out\"")
+			}
 			if int(emitted+dead) >= n && lag == 0 {
 				m.complete = true
 				break
@@ -475,7 +486,7 @@ func waitQueryAddr(r io.Reader, log io.Writer) (string, error) {
 			if m.QueryAPI == "" {
 				return "", errors.New("agent runs without a query API address")
 			}
-			return "http://" + m.QueryAPI + "/metrics", nil
+			return "http://" + m.QueryAPI + "/v1/status", nil
 		}
 	}
 	return "", errors.New("agent exited before it was ready")
@@ -483,26 +494,29 @@ func waitQueryAddr(r io.Reader, log io.Writer) (string, error) {
 
 var httpClient = &http.Client{Timeout: 5 * time.Second}
 
-// metrics returns the samples of a Prometheus text page by "name{labels}".
-func metrics(url string) (map[string]float64, error) {
+// agentStatus is the part of GET /v1/status the bench reads (polled rather
+// than /metrics, whose Go and process collectors cost the agent CPU).
+type agentStatus struct {
+	Sources []struct {
+		Name         string `json:"name"`
+		Accepted     uint64 `json:"accepted"`
+		DeadLettered uint64 `json:"dead_lettered"`
+	} `json:"sources"`
+	Sinks []struct {
+		Name       string `json:"name"`
+		LagEntries uint64 `json:"lag_entries"`
+	} `json:"sinks"`
+}
+
+func status(url string) (agentStatus, error) {
+	var st agentStatus
 	resp, err := httpClient.Get(url)
 	if err != nil {
-		return nil, err
+		return st, err
 	}
 	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		l := sc.Text()
-		if !strings.HasPrefix(l, "kt_") {
-			continue
-		}
-		i := strings.LastIndexByte(l, ' ')
-		if v, err := strconv.ParseFloat(l[i+1:], 64); err == nil {
-			out[l[:i]] = v
-		}
-	}
-	return out, sc.Err()
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	return st, err
 }
 
 // ---- rsyslog ----
