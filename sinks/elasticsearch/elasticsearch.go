@@ -153,7 +153,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -306,7 +305,7 @@ func (t *Transport) Send(ctx context.Context, recs []sinks.Record) error {
 		}
 		return refused
 	case errors.As(err, &items):
-		return mergeItems(refused, items)
+		return sinks.MergeItems(refused, items)
 	default:
 		// A batch error says nothing of the records left out; they are
 		// reported when the rest of the batch goes through, or alone
@@ -529,7 +528,7 @@ func (t *Transport) classify(status int, hdr http.Header, raw []byte) error {
 	case status == http.StatusRequestEntityTooLarge:
 		return sinks.Permanent(t.errorf("HTTP 413: %s: the request is above http.max_content_length (or a proxy's limit); lower batch.max_bytes", what))
 	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
-		return sinks.RetryAfter(t.errorf("HTTP %d: %s", status, what), retryAfter(hdr, time.Now()))
+		return sinks.RetryAfter(t.errorf("HTTP %d: %s", status, what), sinks.ParseRetryAfter(hdr, time.Now()))
 	case status >= 300 && status < 400:
 		return t.errorf("HTTP %d to %q: the address redirects; give the final URL", status, hdr.Get("Location"))
 	case status == http.StatusNotFound || status == http.StatusMethodNotAllowed:
@@ -540,7 +539,7 @@ func (t *Transport) classify(status int, hdr http.Header, raw []byte) error {
 		return sinks.Permanent(t.errorf("HTTP %d: %s", status, what))
 	default:
 		err := t.errorf("HTTP %d: %s", status, what)
-		if d := retryAfter(hdr, time.Now()); d > 0 {
+		if d := sinks.ParseRetryAfter(hdr, time.Now()); d > 0 {
 			return sinks.RetryAfter(err, d)
 		}
 		return err
@@ -553,7 +552,7 @@ func (t *Transport) transportError(op string, err error) error {
 	if strings.Contains(err.Error(), "server is not Elasticsearch") {
 		return t.errorf("%s: the server is not Elasticsearch: its reply has no \"X-Elastic-Product: Elasticsearch\" header (OpenSearch, a proxy that strips it, or another service); check addresses (client: %v)", op, err)
 	}
-	return t.errorf("%s: %w", op, stripURL(err))
+	return t.errorf("%s: %w", op, sinks.StripURL(err))
 }
 
 // installTemplate puts the index template once, with install_template.
@@ -611,16 +610,6 @@ func readReply(res *esapi.Response) (int, []byte, error) {
 	return res.StatusCode, raw, nil
 }
 
-// stripURL drops the *url.Error wrapper: its message repeats the address,
-// which the sink's name already identifies.
-func stripURL(err error) error {
-	var u *url.Error
-	if errors.As(err, &u) {
-		return u.Err
-	}
-	return err
-}
-
 // describe names a reply in an error: Elasticsearch's error type and
 // reason, or the start of a body that is not an Elasticsearch error (a
 // proxy's page).
@@ -648,35 +637,6 @@ func describe(raw []byte) string {
 	return fmt.Sprintf("reply %q", s)
 }
 
-// retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-// It returns 0 when there is none, or it cannot be read.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
-		return time.Duration(n) * time.Second
-	}
-	if at, err := http.ParseTime(v); err == nil && at.After(now) {
-		return at.Sub(now)
-	}
-	return 0
-}
-
-// mergeItems joins two ItemErrors in index order.
-func mergeItems(a, b sinks.ItemErrors) sinks.ItemErrors {
-	out := make(sinks.ItemErrors, 0, len(a)+len(b))
-	for len(a) > 0 || len(b) > 0 {
-		if len(b) == 0 || len(a) > 0 && a[0].Index < b[0].Index {
-			out, a = append(out, a[0]), a[1:]
-		} else {
-			out, b = append(out, b[0]), b[1:]
-		}
-	}
-	return out
-}
-
 func (t *Transport) errorf(format string, args ...any) error {
 	return fmt.Errorf("%s %s: "+format, append([]any{Type, t.cfg.Delivery.Name}, args...)...)
 }
@@ -699,7 +659,7 @@ func appendAction(dst []byte, r sinks.Record) ([]byte, error) {
 	dst = append(dst, `{"create":{`...)
 	if r.ID != "" {
 		dst = append(dst, `"_id":`...)
-		dst = appendString(dst, docID(r.ID))
+		dst = sinks.AppendJSONString(dst, docID(r.ID))
 	}
 	return append(dst, "}}\n"...), nil
 }
@@ -1003,7 +963,7 @@ func (o *objWriter) str(k, v string) {
 		return
 	}
 	o.key(k)
-	o.b = appendString(o.b, v)
+	o.b = sinks.AppendJSONString(o.b, v)
 }
 
 func (o *objWriter) raw(k, v string) { o.key(k); o.b = append(o.b, v...) }
@@ -1021,53 +981,7 @@ func (o *objWriter) time(k string, t time.Time) {
 // string.
 func (o *objWriter) record(line []byte) {
 	o.key("record")
-	o.b = appendString(o.b, string(line))
-}
-
-// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-// Only '"', '\\' and control characters are escaped, so the string reads
-// back as s byte for byte.
-func appendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, n := utf8.DecodeRuneInString(s[i:])
-			if r != utf8.RuneError || n != 1 {
-				i += n
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, `\n`...)
-		case '\r':
-			dst = append(dst, `\r`...)
-		case '\t':
-			dst = append(dst, `\t`...)
-		default:
-			dst = append(dst, `\u00`...)
-			dst = append(dst, hex[c>>4], hex[c&0xf])
-		}
-		i++
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	o.b = sinks.AppendJSONString(o.b, string(line))
 }
 
 // templateBody returns the index template of cfg: kt's ECS mapping for

@@ -905,13 +905,13 @@ func TestRetryAfterHeader(t *testing.T) {
 	}{
 		{"", 0}, {"5", 5 * time.Second}, {"x", 0}, {now.Add(9 * time.Second).Format(http.TimeFormat), 9 * time.Second}, {now.Add(-time.Hour).Format(http.TimeFormat), 0},
 	} {
-		assert.Equal(t, tc.want, retryAfter(http.Header{"Retry-After": {tc.v}}, now), tc.v)
+		assert.Equal(t, tc.want, sinks.ParseRetryAfter(http.Header{"Retry-After": {tc.v}}, now), tc.v)
 	}
 }
 
 func TestAppendString(t *testing.T) {
 	for _, s := range []string{"", "evt_1", `a"b\c`, "tab\tnl\ncr\r\x01\x1f", "é✓😀", "<&>\u2028"} {
-		got := appendString(nil, s)
+		got := sinks.AppendJSONString(nil, s)
 		var back string
 		require.NoError(t, json.Unmarshal(got, &back), "%s", got)
 		assert.Equal(t, s, back)

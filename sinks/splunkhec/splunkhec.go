@@ -108,7 +108,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/klauspost/compress/gzip"
@@ -245,7 +244,7 @@ func (t *Transport) Send(ctx context.Context, recs []sinks.Record) error {
 		}
 		return refused
 	case errors.As(err, &items):
-		return mergeItems(refused, items)
+		return sinks.MergeItems(refused, items)
 	default:
 		// A batch error says nothing of the records left out; they are
 		// reported when the rest of the batch goes through, or alone
@@ -324,7 +323,7 @@ func appendMeta(dst []byte, cfg Config) []byte {
 		dst = append(dst, `,"`...)
 		dst = append(dst, m.k...)
 		dst = append(dst, `":`...)
-		dst = appendString(dst, m.v)
+		dst = sinks.AppendJSONString(dst, m.v)
 	}
 	return dst
 }
@@ -343,57 +342,13 @@ func appendEnvelope(dst, meta []byte, r sinks.Record, now time.Time) []byte {
 	dst = append(dst, `,"event":`...)
 	dst = append(dst, r.Line...)
 	dst = append(dst, `,"fields":{"kt_id":`...)
-	dst = appendString(dst, r.ID)
+	dst = sinks.AppendJSONString(dst, r.ID)
 	dst = append(dst, `,"kt_seq":"`...)
 	dst = strconv.AppendUint(dst, r.Seq, 10)
 	dst = append(dst, `","kt_record":"`...)
 	dst = append(dst, r.Kind.String()...)
 	dst = append(dst, "\"}}\n"...)
 	return dst
-}
-
-// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, n := utf8.DecodeRuneInString(s[i:])
-			if r != utf8.RuneError || n != 1 {
-				i += n
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, `\n`...)
-		case '\r':
-			dst = append(dst, `\r`...)
-		case '\t':
-			dst = append(dst, `\t`...)
-		default:
-			dst = append(dst, `\u00`...)
-			dst = append(dst, hex[c>>4], hex[c&0xf])
-		}
-		i++
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // isObject reports whether line is exactly one JSON object.
@@ -459,7 +414,7 @@ func (t *Transport) do(req *http.Request) (int, http.Header, []byte, error) {
 	req.Header.Set("User-Agent", "kt")
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return 0, nil, nil, t.errorf("POST %s: %w", req.URL.Path, stripURL(err))
+		return 0, nil, nil, t.errorf("POST %s: %w", req.URL.Path, sinks.StripURL(err))
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
@@ -469,16 +424,6 @@ func (t *Transport) do(req *http.Request) (int, http.Header, []byte, error) {
 	// Drain a little more so that the connection can be reused.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxReply))
 	return resp.StatusCode, resp.Header, raw, nil
-}
-
-// stripURL drops the *url.Error wrapper: its message repeats the endpoint,
-// which the sink's name already identifies.
-func stripURL(err error) error {
-	var u *url.Error
-	if errors.As(err, &u) {
-		return u.Err
-	}
-	return err
 }
 
 // eventCode reports whether a 400 with this code is about one event, so
@@ -526,7 +471,7 @@ func (t *Transport) classify(status int, hdr http.Header, rep reply, ok bool, ra
 	case status == http.StatusRequestEntityTooLarge:
 		return sinks.Permanent(t.errorf("HTTP 413: %s: the request is above HEC's max_content_length; lower batch.max_bytes", what))
 	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
-		return sinks.RetryAfter(t.errorf("HTTP %d: %s", status, what), retryAfter(hdr, time.Now()))
+		return sinks.RetryAfter(t.errorf("HTTP %d: %s", status, what), sinks.ParseRetryAfter(hdr, time.Now()))
 	case status >= 300 && status < 400:
 		return t.errorf("HTTP %d to %q: endpoint redirects; give the final URL", status, hdr.Get("Location"))
 	case status == http.StatusNotFound || status == http.StatusMethodNotAllowed:
@@ -537,7 +482,7 @@ func (t *Transport) classify(status int, hdr http.Header, rep reply, ok bool, ra
 		return sinks.Permanent(t.errorf("HTTP %d: %s", status, what))
 	default:
 		err := t.errorf("HTTP %d: %s", status, what)
-		if d := retryAfter(hdr, time.Now()); d > 0 {
+		if d := sinks.ParseRetryAfter(hdr, time.Now()); d > 0 {
 			return sinks.RetryAfter(err, d)
 		}
 		return err
@@ -651,35 +596,6 @@ func describe(rep reply, ok bool, raw []byte) string {
 		s = s[:200] + "..."
 	}
 	return fmt.Sprintf("reply %q", s)
-}
-
-// retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-// It returns 0 when there is none, or it cannot be read.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
-		return time.Duration(n) * time.Second
-	}
-	if at, err := http.ParseTime(v); err == nil && at.After(now) {
-		return at.Sub(now)
-	}
-	return 0
-}
-
-// mergeItems joins two ItemErrors in index order.
-func mergeItems(a, b sinks.ItemErrors) sinks.ItemErrors {
-	out := make(sinks.ItemErrors, 0, len(a)+len(b))
-	for len(a) > 0 || len(b) > 0 {
-		if len(b) == 0 || len(a) > 0 && a[0].Index < b[0].Index {
-			out, a = append(out, a[0]), a[1:]
-		} else {
-			out, b = append(out, b[0]), b[1:]
-		}
-	}
-	return out
 }
 
 func (t *Transport) errorf(format string, args ...any) error {

@@ -275,7 +275,7 @@ func TestWorkedExample(t *testing.T) {
 
 func TestAppendString(t *testing.T) {
 	for _, s := range []string{"", "evt_1", `a"b\c`, "tab\tnl\ncr\r\x01\x1f", "é✓😀", "bad\xffutf8", "<&>"} {
-		got := appendString(nil, s)
+		got := sinks.AppendJSONString(nil, s)
 		var back string
 		require.NoError(t, json.Unmarshal(got, &back), "%s", got)
 		want := strings.ToValidUTF8(s, "\uFFFD")
