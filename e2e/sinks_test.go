@@ -168,6 +168,16 @@ query_api {
 	assert.GreaterOrEqual(t, down.LagEntries, uint64(30000), "the HEC sink cannot have delivered while down")
 	assert.NotZero(t, down.Failed)
 	assert.Contains(t, down.LastError, "refused")
+	// kt status says so, and exits 1.
+	code, stdout, stderr := runKT(t, "status", "--api", a.api)
+	assert.Equal(t, 1, code, stdout+stderr)
+	assert.Regexp(t, `(?m)^soc\s+splunk_hec\s+[1-9]\d*\s`, stdout)
+	assert.Contains(t, stdout, "connection refused")
+	code, stdout, _ = runKT(t, "status", "--api", a.api, "-o", "json")
+	assert.Equal(t, 1, code)
+	var st agent.Status
+	require.NoError(t, json.Unmarshal([]byte(stdout), &st))
+	assert.Len(t, st.Sinks, 2)
 	require.NoError(t, hec.Up())
 
 	// Phase 3: 30,000 more; the agent is killed while delivering.
@@ -266,7 +276,7 @@ query_api {
 	sort.SliceStable(all, func(i, j int) bool { return seqOf(all[i]) < seqOf(all[j]) })
 	copyPath := filepath.Join(t.TempDir(), "splunk.ndjson")
 	require.NoError(t, os.WriteFile(copyPath, append(bytes.Join(all, []byte("\n")), '\n'), 0o600))
-	code, stdout, stderr := runKT(t, "verify", "--trust", filepath.Join(dataDir, "signing.key.pub"), copyPath)
+	code, stdout, stderr = runKT(t, "verify", "--trust", filepath.Join(dataDir, "signing.key.pub"), copyPath)
 	assert.Equal(t, 0, code, stdout+stderr)
 }
 

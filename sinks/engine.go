@@ -392,6 +392,9 @@ func (e *Engine) setOldest(pending []*batch, cur *batch) {
 	e.mu.Unlock()
 }
 
+// maxHint caps the wait a receiver's Retry-After can impose.
+const maxHint = 10 * time.Minute
+
 // stopGrace bounds how long a request in progress may go on after the
 // engine is told to stop.
 const stopGrace = 10 * time.Second
@@ -480,7 +483,9 @@ func (e *Engine) backoff(attempt int, hint time.Duration) time.Duration {
 	}
 	d = min(d, e.cfg.RetryMax)
 	d = d/2 + rand.N(d/2+1)
-	return max(d, hint)
+	// A receiver's Retry-After is honoured up to maxHint: a proxy's wild
+	// value must not stall delivery for hours.
+	return max(d, min(hint, maxHint))
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

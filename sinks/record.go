@@ -112,8 +112,9 @@ func (e *retryAfterError) Error() string { return e.err.Error() }
 func (e *retryAfterError) Unwrap() error { return e.err }
 
 // RetryAfter marks err as retryable no sooner than after (an HTTP 429 or
-// 503 with Retry-After). The Engine waits the longer of after and its own
-// backoff.
+// 503 with Retry-After). The Engine waits the longer of after (up to 10
+// minutes) and its own backoff. It may wrap ItemErrors, for a bulk answer
+// whose failed items all say "too many requests".
 func RetryAfter(err error, after time.Duration) error {
 	if err == nil {
 		return nil
