@@ -726,31 +726,110 @@ type event struct {
 	KeyID         text  `json:"key_id"`
 }
 
-// eventFields are the top-level members event reads.
-var eventFields = map[string]bool{
-	"time": true, "received_at": true, "action": true, "category": true, "outcome": true, "reason": true,
-	"actor": true, "target": true, "org_id": true, "request_id": true, "correlation_id": true,
-	"hash": true, "prev_hash": true, "sig": true, "key_id": true,
+// readEvent reads the members of an entry line that event maps. It walks
+// the top-level members (sinks.EachMember) and decodes only the few it
+// needs, leaving the large ones (changes, attributes) undecoded; the
+// result is what json.Unmarshal into event gives (TestReadEvent).
+func readEvent(line []byte) (event, error) {
+	var ev event
+	var err error
+	set := func(dst *text, v []byte) {
+		if err == nil {
+			*dst, err = textOf(v)
+		}
+	}
+	sinks.EachMember(line, func(k, v []byte) bool {
+		switch string(k) {
+		case "time":
+			set(&ev.Time, v)
+		case "received_at":
+			set(&ev.ReceivedAt, v)
+		case "action":
+			set(&ev.Action, v)
+		case "category":
+			set(&ev.Category, v)
+		case "outcome":
+			set(&ev.Outcome, v)
+		case "reason":
+			set(&ev.Reason, v)
+		case "org_id":
+			set(&ev.OrgID, v)
+		case "request_id":
+			set(&ev.RequestID, v)
+		case "correlation_id":
+			set(&ev.CorrelationID, v)
+		case "hash":
+			set(&ev.Hash, v)
+		case "prev_hash":
+			set(&ev.PrevHash, v)
+		case "sig":
+			set(&ev.Sig, v)
+		case "key_id":
+			set(&ev.KeyID, v)
+		case "actor":
+			ev.Actor = party{}
+			if err == nil {
+				ev.Actor, err = partyOf(v)
+			}
+		case "target":
+			ev.Target = party{}
+			if err == nil {
+				ev.Target, err = partyOf(v)
+			}
+		}
+		return err == nil
+	})
+	return ev, err
 }
 
-// eventMembers returns an object of the members of line that event reads,
-// leaving out the large ones (changes, attributes) without decoding them.
-func eventMembers(line []byte) []byte {
-	out := make([]byte, 0, 512)
-	out = append(out, '{')
-	sinks.EachMember(line, func(k, v []byte) bool {
-		if eventFields[string(k)] {
-			if len(out) > 1 {
-				out = append(out, ',')
-			}
-			out = append(out, '"')
-			out = append(out, k...)
-			out = append(out, '"', ':')
-			out = append(out, v...)
+// textOf reads a member value as text.UnmarshalJSON does.
+func textOf(v []byte) (text, error) {
+	switch {
+	case len(v) == 0:
+		return "", nil
+	case v[0] == '"':
+		if len(v) >= 2 && bytes.IndexByte(v, '\\') < 0 {
+			return text(v[1 : len(v)-1]), nil
 		}
-		return true
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return "", err
+		}
+		return text(s), nil
+	case v[0] == '-' || '0' <= v[0] && v[0] <= '9':
+		return text(v), nil
+	}
+	return "", nil
+}
+
+// partyOf reads a member value as party.UnmarshalJSON does.
+func partyOf(v []byte) (party, error) {
+	var p party
+	if len(v) == 0 || v[0] != '{' {
+		return p, nil
+	}
+	var err error
+	set := func(dst *text, v []byte) {
+		if err == nil {
+			*dst, err = textOf(v)
+		}
+	}
+	sinks.EachMember(v, func(k, v []byte) bool {
+		switch string(k) {
+		case "type":
+			set(&p.Type, v)
+		case "id":
+			set(&p.ID, v)
+		case "name":
+			set(&p.Name, v)
+		case "ip":
+			set(&p.IP, v)
+		case "user_agent":
+			set(&p.UserAgent, v)
+		}
+		return err == nil
 	})
-	return append(out, '}')
+	return p, err
 }
 
 // anchor holds the members of a checkpoint or heartbeat record.
@@ -793,8 +872,8 @@ func appendDoc(dst []byte, r sinks.Record, now time.Time) ([]byte, error) {
 	if r.Kind != sinks.KindEntry {
 		return appendAnchorDoc(dst, r, now)
 	}
-	var ev event
-	if err := json.Unmarshal(eventMembers(r.Line), &ev); err != nil {
+	ev, err := readEvent(r.Line)
+	if err != nil {
 		return dst, fmt.Errorf("the line cannot be read: %w", err)
 	}
 	ts := r.Time

@@ -1135,3 +1135,26 @@ func TestIntegrationElasticsearch(t *testing.T) {
 		assert.Contains(t, items[0].Err.Error(), `ingest pipeline "kt-missing" does not exist`)
 	})
 }
+
+// TestReadEvent checks that readEvent gives what json.Unmarshal into event
+// gives, on the golden ledger and on hostile lines.
+func TestReadEvent(t *testing.T) {
+	lines := [][]byte{
+		[]byte(`{"action":"a\u00e9\"b","actor":{"id":123,"ip":"10.0.0.1","name":"x\\y","type":"user","user_agent":"UA"},"changes":{"time":"no","actor":{"id":"inner"}},"id":"e1","outcome":true,"seq":3,"target":"bare","time":"2026-01-01T00:00:00.000000000Z"}`),
+		[]byte(`{"actor":null,"category":["x"],"org_id":-1.5e3,"reason":"","target":{"id":{"n":1},"type":"team"}}`),
+		[]byte(`{"action":"first","action":"second"}`),
+		[]byte(`{}`),
+	}
+	for _, r := range goldenLedger(t).recs {
+		if r.Kind == sinks.KindEntry {
+			lines = append(lines, r.Line)
+		}
+	}
+	for _, l := range lines {
+		var want event
+		require.NoError(t, json.Unmarshal(l, &want), "%s", l)
+		got, err := readEvent(l)
+		require.NoError(t, err, "%s", l)
+		assert.Equal(t, want, got, "%s", l)
+	}
+}
