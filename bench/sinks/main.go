@@ -81,7 +81,7 @@ func main() {
 	base := flag.String("dir", "/var/tmp", "where the temp dir goes (a disk, not tmpfs)")
 	timeout := flag.Duration("timeout", 3*time.Minute, "longest each ingest and each drain may take")
 	flag.StringVar(&sinkAttrs, "sink-attrs", "", "extra HCL added to every sink block, for experiments (such as 'batch { max_events = 2000 }'); not an attribute a row sets already")
-	flag.BoolVar(&nullHEC, "null-hec", true, "with splunk_hec, add a control row: the same sink into a receiver that only reads and discards")
+	flag.BoolVar(&nullHEC, "null-hec", true, "add a control row per sink: the same sink into a receiver that only reads and discards")
 	flag.StringVar(&cpuProfile, "cpu-profile", "", "write each draining agent's CPU profile to PREFIX-<row>.pprof")
 	flag.Parse()
 
@@ -239,6 +239,17 @@ func run(n int, sinkList, esURL, base string, timeout time.Duration) error {
 				return fmt.Errorf("%s: %w", rcv.name, err)
 			}
 			rows = append(rows, r)
+			if nullHEC {
+				rcv, err := nullESReceiver()
+				if err != nil {
+					return err
+				}
+				r, err := measure(bin, dir, n, timeout, rcv)
+				if err != nil {
+					return fmt.Errorf("%s: %w", rcv.name, err)
+				}
+				rows = append(rows, r)
+			}
 		default:
 			return fmt.Errorf("unknown sink %q in -sinks (splunk_hec, elasticsearch)", s)
 		}
@@ -725,6 +736,43 @@ func nullReceiver() (receiver, error) {
 		wire:  wire.Load,
 		after: func(r *row) {
 			r.notes = append(r.notes, fmt.Sprintf("%d requests", reqs.Load()))
+			srv.Close()
+		},
+	}, nil
+}
+
+// nullESReceiver is the control for the elasticsearch row: an HTTP server
+// in this process that acknowledges the template, reads each bulk body,
+// discards it and answers that every document was created, so that the
+// agent alone bounds the drain.
+func nullESReceiver() (receiver, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return receiver{}, err
+	}
+	var wire, reqs atomic.Int64
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		k, _ := io.Copy(io.Discard, r.Body)
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasSuffix(r.URL.Path, "/_bulk") {
+			wire.Add(k)
+			reqs.Add(1)
+			io.WriteString(w, `{"errors":false,"items":[]}`)
+			return
+		}
+		io.WriteString(w, `{"acknowledged":true}`)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	atExit(func() { srv.Close() })
+	self := os.Getpid()
+	return receiver{
+		name: "elasticsearch → null receiver (control: reads and discards, answers created)", slug: "elasticsearch-null", typ: "elasticsearch",
+		block: fmt.Sprintf("sink \"elasticsearch\" %q {\n  addresses        = [\"http://%s\"]\n  install_template = true\n}\n", sinkName, ln.Addr()),
+		cpu:   func() (time.Duration, bool) { return benchkit.ProcCPU(self), true },
+		wire:  wire.Load,
+		after: func(r *row) {
+			r.notes = append(r.notes, fmt.Sprintf("%d bulk requests", reqs.Load()))
 			srv.Close()
 		},
 	}, nil
