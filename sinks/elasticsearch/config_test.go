@@ -45,7 +45,9 @@ func TestDecodeDefaults(t *testing.T) {
 	want.Delivery.Name = "soc"
 	want.Addresses = []string{"https://es.example:9200"}
 	assert.Equal(t, want, c)
-	assert.Equal(t, sinks.NewDelivery("elasticsearch", "soc"), c.Delivery)
+	wantD := sinks.NewDelivery("elasticsearch", "soc")
+	wantD.InFlight = DefaultInFlight
+	assert.Equal(t, wantD, c.Delivery)
 	assert.Equal(t, "elasticsearch.soc", c.Delivery.Key())
 	assert.Equal(t, "logs-keeptrusts.audit-default", c.Index)
 	assert.Equal(t, ModeDataStream, c.Mode)
