@@ -94,3 +94,24 @@ func MergeItems(a, b ItemErrors) ItemErrors {
 	}
 	return out
 }
+
+// Outcome is what a Send returns when it left the records refused out of
+// its request and the request ended with err: nil when both are empty, the
+// refused ones plus the request's failed items, or err alone when the whole
+// request failed (it says nothing of the records left out: they are
+// reported when the rest of the batch goes through, or alone once the
+// Engine has split it).
+func Outcome(refused ItemErrors, err error) error {
+	var items ItemErrors
+	switch {
+	case err == nil:
+		if len(refused) == 0 {
+			return nil // not a nil ItemErrors in a non-nil error
+		}
+		return refused
+	case errors.As(err, &items):
+		return MergeItems(refused, items)
+	default:
+		return err
+	}
+}

@@ -96,7 +96,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -236,21 +235,7 @@ func (t *Transport) Send(ctx context.Context, recs []sinks.Record) error {
 	if err == nil && t.cfg.Ack {
 		err = t.confirm(ctx, rep)
 	}
-	var items sinks.ItemErrors
-	switch {
-	case err == nil:
-		if len(refused) == 0 {
-			return nil // not a nil ItemErrors in a non-nil error
-		}
-		return refused
-	case errors.As(err, &items):
-		return sinks.MergeItems(refused, items)
-	default:
-		// A batch error says nothing of the records left out; they are
-		// reported when the rest of the batch goes through, or alone
-		// once the Engine has split it.
-		return err
-	}
+	return sinks.Outcome(refused, err)
 }
 
 // encode returns the request body for recs (gzipped if so configured), the
