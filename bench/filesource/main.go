@@ -25,12 +25,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -48,44 +46,10 @@ func main() {
 	flag.StringVar(&cpuProfile, "cpu-profile", "", "write the kt agent's CPU profile here")
 	flag.Parse()
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		s := <-sigs
-		fmt.Fprintln(os.Stderr, "filesource: got", s, "- cleaning up")
-		cleanup()
-		os.Exit(1)
-	}()
-	err := run(*lines, *dir, *timeout, *noRsyslog, *keep)
-	cleanup()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "filesource:", err)
-		os.Exit(1)
-	}
+	benchkit.Main("filesource", func() error { return run(*lines, *dir, *timeout, *noRsyslog, *keep) })
 }
 
 var cpuProfile string
-
-// cleanups run in reverse order on exit, on error and on SIGINT/SIGTERM.
-var (
-	cleanMu  sync.Mutex
-	cleanups []func()
-)
-
-func atExit(f func()) {
-	cleanMu.Lock()
-	cleanups = append(cleanups, f)
-	cleanMu.Unlock()
-}
-
-func cleanup() {
-	cleanMu.Lock()
-	defer cleanMu.Unlock()
-	for i := len(cleanups) - 1; i >= 0; i-- {
-		cleanups[i]()
-	}
-	cleanups = nil
-}
 
 // startChild starts cmd and makes sure it is killed on exit.
 func startChild(cmd *exec.Cmd) error {
@@ -93,7 +57,7 @@ func startChild(cmd *exec.Cmd) error {
 		return err
 	}
 	p := cmd.Process
-	atExit(func() { p.Kill() })
+	benchkit.AtExit(func() { p.Kill() })
 	return nil
 }
 
@@ -124,7 +88,7 @@ func run(n int, base string, timeout time.Duration, noRsyslog, keep bool) error 
 	if keep {
 		fmt.Fprintln(os.Stderr, "keeping", dir)
 	} else {
-		atExit(func() { os.RemoveAll(dir) })
+		benchkit.AtExit(func() { os.RemoveAll(dir) })
 	}
 	fsType := filesystem(dir)
 	if strings.HasPrefix(fsType, "tmpfs") {
@@ -386,7 +350,7 @@ query_api {
 	if err != nil {
 		agent.Process.Kill()
 		agent.Wait()
-		return m, fmt.Errorf("%w\n%s", err, tail(logPath, 20))
+		return m, fmt.Errorf("%w\n%s", err, benchkit.Tail(logPath, 20))
 	}
 	go func() { exited <- agent.Wait() }()
 	pid := agent.Process.Pid
@@ -398,7 +362,7 @@ query_api {
 	for {
 		select {
 		case err := <-exited:
-			return m, fmt.Errorf("agent exited early: %v\n%s", err, tail(logPath, 20))
+			return m, fmt.Errorf("agent exited early: %v\n%s", err, benchkit.Tail(logPath, 20))
 		case <-time.After(50 * time.Millisecond):
 		}
 		st, err := status(addr)
@@ -444,7 +408,7 @@ query_api {
 	case <-time.After(60 * time.Second):
 		agent.Process.Kill()
 		<-exited
-		return m, fmt.Errorf("agent did not stop within 60 s of SIGINT\n%s", tail(logPath, 20))
+		return m, fmt.Errorf("agent did not stop within 60 s of SIGINT\n%s", benchkit.Tail(logPath, 20))
 	}
 
 	m.lines, m.distinct, err = countEvents(out, n)
@@ -620,7 +584,7 @@ func runRsyslog(dir, input string, n int, timeout time.Duration) measurement {
 		select {
 		case err := <-exited:
 			m.ran = false
-			m.why = fmt.Sprintf("rsyslogd exited after %d of %d lines: %v: %s %s", counted, n, err, tail(logPath, 10), tail(internal, 10))
+			m.why = fmt.Sprintf("rsyslogd exited after %d of %d lines: %v: %s %s", counted, n, err, benchkit.Tail(logPath, 10), benchkit.Tail(internal, 10))
 			fmt.Fprintln(os.Stderr, "rsyslog:", m.why)
 			return m
 		case <-time.After(50 * time.Millisecond):
@@ -649,7 +613,7 @@ func runRsyslog(dir, input string, n int, timeout time.Duration) measurement {
 		cmd.Process.Kill()
 		<-exited
 	}
-	if s := tail(internal, 5); strings.TrimSpace(s) != "" {
+	if s := benchkit.Tail(internal, 5); strings.TrimSpace(s) != "" {
 		fmt.Fprintf(os.Stderr, "rsyslogd's own messages (last 5):\n%s", s)
 	}
 	c, err := check(out, n, true)
@@ -726,18 +690,6 @@ func procHWM(pid int) int64 {
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-func tail(path string, k int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	ls := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(ls) > k {
-		ls = ls[len(ls)-k:]
-	}
-	return strings.Join(ls, "\n") + "\n"
-}
 
 func firstLines(b []byte, k int) string {
 	ls := strings.SplitN(string(b), "\n", k+1)

@@ -50,7 +50,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -81,52 +80,18 @@ func main() {
 	base := flag.String("dir", "/var/tmp", "where the temp dir goes (a disk, not tmpfs)")
 	timeout := flag.Duration("timeout", 3*time.Minute, "longest each ingest and each drain may take")
 	flag.StringVar(&sinkAttrs, "sink-attrs", "", "extra HCL added to every sink block, for experiments (such as 'batch { max_events = 2000 }'); not an attribute a row sets already")
-	flag.BoolVar(&nullHEC, "null-hec", true, "add a control row per sink: the same sink into a receiver that only reads and discards")
+	flag.BoolVar(&controls, "controls", true, "add a control row per sink: the same sink into a receiver that only reads and discards")
 	flag.StringVar(&cpuProfile, "cpu-profile", "", "write each draining agent's CPU profile to PREFIX-<row>.pprof")
 	flag.Parse()
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		s := <-sigs
-		fmt.Fprintln(os.Stderr, "sinks: got", s, "- cleaning up")
-		cleanup()
-		os.Exit(1)
-	}()
-	err := run(*events, *sinkList, *esURL, *base, *timeout)
-	cleanup()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "sinks:", err)
-		os.Exit(1)
-	}
+	benchkit.Main("sinks", func() error { return run(*events, *sinkList, *esURL, *base, *timeout) })
 }
 
 var (
 	cpuProfile string
-	nullHEC    bool
+	controls   bool
 	sinkAttrs  string
 )
-
-// cleanups run in reverse order on exit, on error and on SIGINT/SIGTERM.
-var (
-	cleanMu  sync.Mutex
-	cleanups []func()
-)
-
-func atExit(f func()) {
-	cleanMu.Lock()
-	cleanups = append(cleanups, f)
-	cleanMu.Unlock()
-}
-
-func cleanup() {
-	cleanMu.Lock()
-	defer cleanMu.Unlock()
-	for i := len(cleanups) - 1; i >= 0; i-- {
-		cleanups[i]()
-	}
-	cleanups = nil
-}
 
 // row is one line of the table.
 type row struct {
@@ -180,7 +145,7 @@ func run(n int, sinkList, esURL, base string, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	atExit(func() { os.RemoveAll(dir) })
+	benchkit.AtExit(func() { os.RemoveAll(dir) })
 	var st syscall.Statfs_t
 	if syscall.Statfs(dir, &st) == nil && st.Type == 0x01021994 {
 		return fmt.Errorf("%s is on tmpfs: give -dir on a disk", dir)
@@ -198,31 +163,27 @@ func run(n int, sinkList, esURL, base string, timeout time.Duration) error {
 	fmt.Fprintf(os.Stderr, "%d events of %d bytes, %d cores, temp dir %s\n", n, len(newBatch(1).body), runtime.NumCPU(), dir)
 
 	var rows []row
+	// add measures the row of the receiver that mk makes.
+	add := func(mk func() (receiver, error)) error {
+		rcv, err := mk()
+		if err != nil {
+			return err
+		}
+		r, err := measure(bin, dir, n, timeout, rcv)
+		if err != nil {
+			return fmt.Errorf("%s: %w", rcv.name, err)
+		}
+		rows = append(rows, r)
+		return nil
+	}
 	for _, s := range strings.Split(sinkList, ",") {
+		var mks []func() (receiver, error)
 		switch s = strings.TrimSpace(s); s {
 		case "":
 		case "splunk_hec":
-			for _, ack := range []bool{false, true} {
-				rcv, err := hecReceiver(ack)
-				if err != nil {
-					return err
-				}
-				r, err := measure(bin, dir, n, timeout, rcv)
-				if err != nil {
-					return fmt.Errorf("%s: %w", rcv.name, err)
-				}
-				rows = append(rows, r)
-			}
-			if nullHEC {
-				rcv, err := nullReceiver()
-				if err != nil {
-					return err
-				}
-				r, err := measure(bin, dir, n, timeout, rcv)
-				if err != nil {
-					return fmt.Errorf("%s: %w", rcv.name, err)
-				}
-				rows = append(rows, r)
+			mks = append(mks, func() (receiver, error) { return hecReceiver(false) }, func() (receiver, error) { return hecReceiver(true) })
+			if controls {
+				mks = append(mks, nullReceiver)
 			}
 		case "elasticsearch":
 			rcv, why, err := esReceiver(bin, dir, esURL)
@@ -234,24 +195,17 @@ func run(n int, sinkList, esURL, base string, timeout time.Duration) error {
 				rows = append(rows, row{name: "elasticsearch", skipped: why})
 				continue
 			}
-			r, err := measure(bin, dir, n, timeout, rcv)
-			if err != nil {
-				return fmt.Errorf("%s: %w", rcv.name, err)
-			}
-			rows = append(rows, r)
-			if nullHEC {
-				rcv, err := nullESReceiver()
-				if err != nil {
-					return err
-				}
-				r, err := measure(bin, dir, n, timeout, rcv)
-				if err != nil {
-					return fmt.Errorf("%s: %w", rcv.name, err)
-				}
-				rows = append(rows, r)
+			mks = append(mks, func() (receiver, error) { return rcv, nil })
+			if controls {
+				mks = append(mks, nullESReceiver)
 			}
 		default:
 			return fmt.Errorf("unknown sink %q in -sinks (splunk_hec, elasticsearch)", s)
+		}
+		for _, mk := range mks {
+			if err := add(mk); err != nil {
+				return err
+			}
 		}
 	}
 	report(n, rows)
@@ -345,7 +299,7 @@ func measure(bin, dir string, n int, timeout time.Duration, rcv receiver) (row, 
 	r.ingestCPU = benchkit.ProcCPU(a.pid()) - cpu0
 	if err != nil {
 		a.stop()
-		return r, fmt.Errorf("ingest: %w\n%s", err, tail(a.logPath, 10))
+		return r, fmt.Errorf("ingest: %w\n%s", err, benchkit.Tail(a.logPath, 10))
 	}
 	if err := a.stop(); err != nil {
 		return r, err
@@ -379,7 +333,7 @@ func measure(bin, dir string, n int, timeout time.Duration, rcv receiver) (row, 
 	for {
 		select {
 		case err := <-a.exited:
-			return r, fmt.Errorf("agent exited during the drain: %v\n%s", err, tail(a.logPath, 20))
+			return r, fmt.Errorf("agent exited during the drain: %v\n%s", err, benchkit.Tail(a.logPath, 20))
 		case <-time.After(pollEvery):
 		}
 		if time.Now().After(deadline) {
@@ -462,7 +416,7 @@ func startAgent(bin, cfg, logPath, profile string) (*agentProc, error) {
 		return nil, err
 	}
 	p := a.cmd.Process
-	atExit(func() { p.Kill() })
+	benchkit.AtExit(func() { p.Kill() })
 	go func() {
 		err := a.cmd.Wait()
 		f.Close()
@@ -477,11 +431,11 @@ func startAgent(bin, cfg, logPath, profile string) (*agentProc, error) {
 		}
 		return a, nil
 	case err := <-a.exited:
-		return nil, fmt.Errorf("agent exited before it was ready: %v\n%s", err, tail(logPath, 20))
+		return nil, fmt.Errorf("agent exited before it was ready: %v\n%s", err, benchkit.Tail(logPath, 20))
 	case <-time.After(time.Minute):
 		p.Kill()
 		<-a.exited
-		return nil, fmt.Errorf("agent not ready within a minute\n%s", tail(logPath, 20))
+		return nil, fmt.Errorf("agent not ready within a minute\n%s", benchkit.Tail(logPath, 20))
 	}
 }
 
@@ -494,7 +448,7 @@ func (a *agentProc) stop() error {
 	case <-time.After(time.Minute):
 		a.cmd.Process.Kill()
 		<-a.exited
-		return fmt.Errorf("agent did not stop within a minute of SIGTERM\n%s", tail(a.logPath, 20))
+		return fmt.Errorf("agent did not stop within a minute of SIGTERM\n%s", benchkit.Tail(a.logPath, 20))
 	}
 }
 
@@ -656,7 +610,7 @@ func hecReceiver(ack bool) (receiver, error) {
 	if err != nil {
 		return receiver{}, err
 	}
-	atExit(srv.Close)
+	benchkit.AtExit(srv.Close)
 	rcv := receiver{name: "splunk_hec, gzip", slug: "splunk_hec", typ: "splunk_hec"}
 	extra := ""
 	if ack {
@@ -727,7 +681,7 @@ func nullReceiver() (receiver, error) {
 		io.WriteString(w, `{"text":"Success","code":0}`)
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	atExit(func() { srv.Close() })
+	benchkit.AtExit(func() { srv.Close() })
 	self := os.Getpid()
 	return receiver{
 		name: "splunk_hec, gzip → null receiver (control: reads and discards, answers Success)", slug: "splunk_hec-null", typ: "splunk_hec",
@@ -764,7 +718,7 @@ func nullESReceiver() (receiver, error) {
 		io.WriteString(w, `{"acknowledged":true}`)
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	atExit(func() { srv.Close() })
+	benchkit.AtExit(func() { srv.Close() })
 	self := os.Getpid()
 	return receiver{
 		name: "elasticsearch → null receiver (control: reads and discards, answers created)", slug: "elasticsearch-null", typ: "elasticsearch",
@@ -841,7 +795,7 @@ func esReceiver(bin, dir, esURL string) (rcv receiver, why string, err error) {
 		if err := os.MkdirAll(esDir, 0o755); err != nil {
 			return rcv, "", err
 		}
-		atExit(func() {
+		benchkit.AtExit(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			exec.CommandContext(ctx, "scripts/peers/elasticsearch", "stop", esDir).Run()
@@ -877,7 +831,7 @@ func esReceiver(bin, dir, esURL string) (rcv receiver, why string, err error) {
 		proxy.ServeHTTP(w, r)
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go ps.Serve(ln)
-	atExit(func() { ps.Close() })
+	benchkit.AtExit(func() { ps.Close() })
 	rcv.block = block("http://" + ln.Addr().String())
 	rcv.wire = wire.Load
 	rcv.cpu = func() (time.Duration, bool) {
@@ -1000,18 +954,6 @@ func status(api string) (agentStatus, error) {
 	}
 	err = json.NewDecoder(resp.Body).Decode(&st)
 	return st, err
-}
-
-func tail(path string, k int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	ls := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(ls) > k {
-		ls = ls[len(ls)-k:]
-	}
-	return strings.Join(ls, "\n") + "\n"
 }
 
 // oneLine squeezes command output into one short line for a table cell.

@@ -1,6 +1,6 @@
 // Package benchkit holds what the benchmark commands share: the ~1 KB audit
-// event they send, and readings of a process's CPU time and of kt's signing
-// rate.
+// event they send, readings of a process's CPU time and of kt's signing
+// rate, and the run-and-clean-up frame of a command (Main, AtExit).
 package benchkit
 
 import (
