@@ -154,6 +154,8 @@ func summary(st ledger.Stats) string {
 	return s
 }
 
+// eachLine calls fn with each non-blank line of the file at path; each line
+// is a slice of its own (bufio.Reader.ReadBytes), so fn may keep it.
 func eachLine(path string, fn func(line []byte, where string)) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -194,8 +196,9 @@ type lineBatch struct {
 
 func newLineBatch(c *ledger.Check) *lineBatch { return &lineBatch{c: c} }
 
+// add queues line, which must stay as it is until the next flush.
 func (b *lineBatch) add(line []byte, where string) {
-	b.lines = append(b.lines, bytes.Clone(line))
+	b.lines = append(b.lines, line)
 	b.wheres = append(b.wheres, where)
 	if len(b.lines) == 4096 {
 		b.flush()
@@ -236,7 +239,7 @@ func feedDataDir(c *ledger.Check, dir string) error {
 	damage, err := queue.Scan(ldir, func(r queue.Record) error {
 		switch r.Kind {
 		case queue.KindEntry:
-			b.add(r.Line, fmt.Sprintf("seq %d", r.Seq))
+			b.add(bytes.Clone(r.Line), fmt.Sprintf("seq %d", r.Seq)) // the reader reuses r.Line
 		case queue.KindCheckpoint:
 			b.flush() // in order with the entries before it
 			c.Checkpoint(r.Checkpoint.Note, "commit checkpoint", false)

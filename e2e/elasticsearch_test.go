@@ -179,7 +179,6 @@ func TestIntegrationElasticsearch(t *testing.T) {
 	  "template":{"settings":{"number_of_replicas":0},"mappings":{"properties":{"user":{"properties":{"id":{"type":"long"}}}}}}}`, index)
 	require.Equal(t, 200, esDo(t, "PUT", base+"/_index_template/ops-"+index, tmpl, nil))
 	t.Cleanup(func() {
-		esDo(t, "DELETE", base+"/_data_stream/"+index, "", nil)
 		esDo(t, "DELETE", base+"/_index_template/ops-"+index, "", nil)
 		esDo(t, "DELETE", base+"/_index_template/kt-"+index, "", nil)
 	})

@@ -1136,6 +1136,26 @@ func TestIntegrationElasticsearch(t *testing.T) {
 	})
 }
 
+// UnmarshalJSON is party's reference decoding, by encoding/json, which
+// partyOf must match.
+func (p *party) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || b[0] != '{' {
+		return nil
+	}
+	var v struct {
+		Type      text `json:"type"`
+		ID        text `json:"id"`
+		Name      text `json:"name"`
+		IP        text `json:"ip"`
+		UserAgent text `json:"user_agent"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*p = party(v)
+	return nil
+}
+
 // TestReadEvent checks that readEvent gives what json.Unmarshal into event
 // gives, on the golden ledger and on hostile lines.
 func TestReadEvent(t *testing.T) {
