@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -184,37 +182,10 @@ func TestIntegrationElasticsearch(t *testing.T) {
 	})
 
 	dataDir := t.TempDir()
-	cfg := fmt.Sprintf(`
-data_dir = %q
-signing {
-  checkpoint_interval = "1s"
-}
-source "webhook" "in" {
-  listen = "127.0.0.1:0"
-}
-sink "file" "out" {
-  path = %q
-}
-sink "elasticsearch" "siem" {
+	config := writeSinkConfig(t, dataDir, "elasticsearch", "siem", fmt.Sprintf(`
   addresses        = ["http://%s"]
   index            = %q
-  install_template = true
-  in_flight        = 4
-  batch {
-    max_events = 1000
-    max_wait   = "50ms"
-  }
-  retry {
-    initial = "50ms"
-    max     = "500ms"
-  }
-}
-query_api {
-  listen = "127.0.0.1:0"
-}
-`, dataDir, filepath.Join(dataDir, "out", "audit.ndjson"), px.addr, index)
-	config := filepath.Join(t.TempDir(), "kt.hcl")
-	require.NoError(t, os.WriteFile(config, []byte(cfg), 0o600))
+  install_template = true`, px.addr, index))
 	a := startAgent(t, config)
 
 	// Phase 1: 40,000 events. The operator's template maps user.id as a
@@ -305,10 +276,6 @@ query_api {
 	assert.Equal(t, 2, events)
 
 	// Elasticsearch's copy plus the dead letters verifies.
-	sort.SliceStable(lines, func(i, j int) bool { return seqOf(lines[i]) < seqOf(lines[j]) })
-	copyPath := filepath.Join(t.TempDir(), "es.ndjson")
-	require.NoError(t, os.WriteFile(copyPath, append(bytes.Join(lines, []byte("\n")), '\n'), 0o600))
-	code, stdout, stderr := runKT(t, "verify", "--trust", filepath.Join(dataDir, "signing.key.pub"), copyPath)
-	assert.Equal(t, 0, code, stdout+stderr)
+	verifyCopy(t, dataDir, lines)
 	t.Logf("%d documents in %s", len(docs), index)
 }

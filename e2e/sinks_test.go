@@ -119,39 +119,12 @@ func TestIntegrationSplunkHEC(t *testing.T) {
 	hec.RefuseIDs(refused...)
 
 	dataDir := t.TempDir()
-	cfg := fmt.Sprintf(`
-data_dir = %q
-signing {
-  checkpoint_interval = "1s"
-}
-source "webhook" "in" {
-  listen = "127.0.0.1:0"
-}
-sink "file" "out" {
-  path = %q
-}
-sink "splunk_hec" "soc" {
+	config := writeSinkConfig(t, dataDir, "splunk_hec", "soc", fmt.Sprintf(`
   endpoint          = %q
   token             = %q
   index             = "audit"
   ack               = true
-  ack_poll_interval = "20ms"
-  in_flight         = 4
-  batch {
-    max_events = 1000
-    max_wait   = "50ms"
-  }
-  retry {
-    initial = "50ms"
-    max     = "500ms"
-  }
-}
-query_api {
-  listen = "127.0.0.1:0"
-}
-`, dataDir, filepath.Join(dataDir, "out", "audit.ndjson"), hec.URL(), hec.Token)
-	config := filepath.Join(t.TempDir(), "kt.hcl")
-	require.NoError(t, os.WriteFile(config, []byte(cfg), 0o600))
+  ack_poll_interval = "20ms"`, hec.URL(), hec.Token))
 	a := startAgent(t, config)
 
 	// Phase 1: 40,000 events, delivered.
@@ -272,12 +245,7 @@ query_api {
 
 	// The receiver's copy plus the dead letters is the whole ledger: it
 	// verifies, anchored by the checkpoints that came with it.
-	all := append(append(entries, parked...), checkpoints...)
-	sort.SliceStable(all, func(i, j int) bool { return seqOf(all[i]) < seqOf(all[j]) })
-	copyPath := filepath.Join(t.TempDir(), "splunk.ndjson")
-	require.NoError(t, os.WriteFile(copyPath, append(bytes.Join(all, []byte("\n")), '\n'), 0o600))
-	code, stdout, stderr = runKT(t, "verify", "--trust", filepath.Join(dataDir, "signing.key.pub"), copyPath)
-	assert.Equal(t, 0, code, stdout+stderr)
+	verifyCopy(t, dataDir, append(append(entries, parked...), checkpoints...))
 }
 
 // seqOf orders records for verification: entries by seq, checkpoint
@@ -293,4 +261,52 @@ func seqOf(line []byte) float64 {
 		return float64(*m.Seq)
 	}
 	return float64(m.Size) - 0.5
+}
+
+// writeSinkConfig writes the config of a sink test: a webhook source, a
+// file sink "out", the query API, and the remote sink block given as its
+// type, name and own attributes, with delivery settings that retry fast.
+func writeSinkConfig(t *testing.T, dataDir, typ, name, attrs string) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`
+data_dir = %q
+signing {
+  checkpoint_interval = "1s"
+}
+source "webhook" "in" {
+  listen = "127.0.0.1:0"
+}
+sink "file" "out" {
+  path = %q
+}
+sink %q %q {
+%s
+  in_flight = 4
+  batch {
+    max_events = 1000
+    max_wait   = "50ms"
+  }
+  retry {
+    initial = "50ms"
+    max     = "500ms"
+  }
+}
+query_api {
+  listen = "127.0.0.1:0"
+}
+`, dataDir, filepath.Join(dataDir, "out", "audit.ndjson"), typ, name, attrs)
+	config := filepath.Join(t.TempDir(), "kt.hcl")
+	require.NoError(t, os.WriteFile(config, []byte(cfg), 0o600))
+	return config
+}
+
+// verifyCopy puts the records a receiver holds (plus the dead letters) in
+// ledger order and checks them with kt verify against the agent's key.
+func verifyCopy(t *testing.T, dataDir string, lines [][]byte) {
+	t.Helper()
+	sort.SliceStable(lines, func(i, j int) bool { return seqOf(lines[i]) < seqOf(lines[j]) })
+	copyPath := filepath.Join(t.TempDir(), "copy.ndjson")
+	require.NoError(t, os.WriteFile(copyPath, append(bytes.Join(lines, []byte("\n")), '\n'), 0o600))
+	code, stdout, stderr := runKT(t, "verify", "--trust", filepath.Join(dataDir, "signing.key.pub"), copyPath)
+	assert.Equal(t, 0, code, stdout+stderr)
 }
