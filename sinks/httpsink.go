@@ -1,13 +1,19 @@
 package sinks
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // The helpers below are shared by the HTTP sinks.
@@ -114,4 +120,39 @@ func Outcome(refused ItemErrors, err error) error {
 	default:
 		return err
 	}
+}
+
+// GzipLevel is the level of request body compression: BestSpeed. On a
+// batch of 500 records of about 1.3 KB, klauspost's gzip at this level
+// takes half the time of compress/gzip's (2.1 ms against 4.3 ms) and is 6%
+// smaller (splunkhec's BenchmarkCompress).
+const GzipLevel = gzip.BestSpeed
+
+// Gzipper compresses request bodies with a pool of writers, so that
+// concurrent Sends do not share one. The zero value is ready to use.
+type Gzipper struct {
+	pool sync.Pool    // *gzip.Writer
+	last atomic.Int64 // compressed size of the last body, to size the next buffer
+}
+
+// Compress returns plain gzipped at GzipLevel.
+func (g *Gzipper) Compress(plain []byte) []byte {
+	hint := int(g.last.Load())
+	if hint == 0 {
+		hint = len(plain) / 3
+	}
+	out := bytes.NewBuffer(make([]byte, 0, hint+hint/8+64))
+	zw, _ := g.pool.Get().(*gzip.Writer)
+	if zw == nil {
+		zw, _ = gzip.NewWriterLevel(out, GzipLevel)
+	} else {
+		zw.Reset(out)
+	}
+	// Writes to a bytes.Buffer do not fail.
+	_, _ = zw.Write(plain)
+	_ = zw.Close()
+	zw.Reset(io.Discard) // do not keep the body alive in the pool
+	g.pool.Put(zw)
+	g.last.Store(int64(out.Len()))
+	return out.Bytes()
 }

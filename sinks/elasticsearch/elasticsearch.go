@@ -162,7 +162,6 @@ import (
 
 	es "github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
-	"github.com/klauspost/compress/gzip"
 
 	"github.com/keeptrusts/kt/ledger"
 	"github.com/keeptrusts/kt/sinks"
@@ -182,9 +181,6 @@ const maxID = 512
 // about 30 bytes per item, a few hundred for a refused one.
 const maxReply = 8 << 20
 
-// gzipLevel is the compression level: BestSpeed, as splunk_hec uses.
-const gzipLevel = gzip.BestSpeed
-
 var _ sinks.Transport = (*Transport)(nil)
 
 // Transport sends batches of records to one Elasticsearch cluster. Send
@@ -201,7 +197,7 @@ type Transport struct {
 	templateMu   sync.Mutex
 	templateDone atomic.Bool
 
-	gz     sync.Pool // *gzip.Writer
+	gz     sinks.Gzipper
 	closed atomic.Bool
 }
 
@@ -327,24 +323,7 @@ func (t *Transport) encode(recs []sinks.Record, now time.Time) (body []byte, sen
 	if !t.cfg.Gzip || len(sent) == 0 {
 		return buf, sent, refused
 	}
-	return t.compress(buf), sent, refused
-}
-
-// compress gzips plain into a new slice.
-func (t *Transport) compress(plain []byte) []byte {
-	out := bytes.NewBuffer(make([]byte, 0, len(plain)/4+64))
-	zw, _ := t.gz.Get().(*gzip.Writer)
-	if zw == nil {
-		zw, _ = gzip.NewWriterLevel(out, gzipLevel)
-	} else {
-		zw.Reset(out)
-	}
-	// Writes to a bytes.Buffer do not fail.
-	_, _ = zw.Write(plain)
-	_ = zw.Close()
-	zw.Reset(io.Discard) // do not keep the body alive in the pool
-	t.gz.Put(zw)
-	return out.Bytes()
+	return t.gz.Compress(buf), sent, refused
 }
 
 // bulkReply is a _bulk reply, as filter_path leaves it.

@@ -779,7 +779,7 @@ func BenchmarkEncode(b *testing.B) {
 
 // BenchmarkCompress compares compress/gzip and klauspost/compress/gzip at
 // BestSpeed on the body of a batch of 500 records: the reason for
-// gzipLevel and the import.
+// sinks.GzipLevel and its import.
 func BenchmarkCompress(b *testing.B) {
 	l := newTestLedger(b, 500)
 	c := NewDefaultConfig()
