@@ -3,6 +3,7 @@ package sinks
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -184,4 +185,29 @@ func (t *tlsHCL) config() (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{pair}
 	}
 	return cfg, nil
+}
+
+// Problem is one rule a sink's config breaks, named by the attribute it is
+// about: a sink's Decode turns it into a diagnostic at that attribute, its
+// Validate into an error.
+type Problem struct{ Attr, Summary, Detail string }
+
+// Problems are the rules a sink's config breaks.
+type Problems []Problem
+
+// Add appends a problem whose detail is formatted.
+func (ps *Problems) Add(attr, summary, format string, args ...any) {
+	*ps = append(*ps, Problem{attr, summary, fmt.Sprintf(format, args...)})
+}
+
+// Err returns nil, or one error naming the sink and every problem.
+func (ps Problems) Err(typ, name string) error {
+	var errs []error
+	for _, p := range ps {
+		errs = append(errs, fmt.Errorf("%s: %s", p.Attr, p.Detail))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%s %s: %w", typ, name, err)
+	}
+	return nil
 }

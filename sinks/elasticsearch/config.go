@@ -2,7 +2,6 @@ package elasticsearch
 
 import (
 	"errors"
-	"fmt"
 	"net/url"
 	"strings"
 
@@ -168,34 +167,20 @@ func Decode(name string, body hcl.Body, ctx *hcl.EvalContext) (Config, hcl.Diagn
 		return c, diags
 	}
 	for _, p := range c.problems() {
-		diags = diags.Extend(hclconf.Error(rng(p.attr), p.summary, p.detail))
+		diags = diags.Extend(hclconf.Error(rng(p.Attr), p.Summary, p.Detail))
 	}
 	return c, diags
 }
 
 // Validate checks c as Decode does, for a Config built in code. New calls
 // it.
-func (c Config) Validate() error {
-	var errs []error
-	for _, p := range c.problems() {
-		errs = append(errs, fmt.Errorf("%s: %s", p.attr, p.detail))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%s %s: %w", Type, c.Delivery.Name, err)
-	}
-	return nil
-}
-
-// problem is one broken rule, named by the attribute it is about.
-type problem struct{ attr, summary, detail string }
+func (c Config) Validate() error { return c.problems().Err(Type, c.Delivery.Name) }
 
 // problems returns every rule c breaks. Decode turns them into diagnostics
 // at the attribute, Validate into an error.
-func (c Config) problems() []problem {
-	var ps []problem
-	add := func(attr, summary, format string, args ...any) {
-		ps = append(ps, problem{attr, summary, fmt.Sprintf(format, args...)})
-	}
+func (c Config) problems() sinks.Problems {
+	var ps sinks.Problems
+	add := ps.Add
 	if len(c.Addresses) == 0 {
 		add("addresses", "Invalid addresses", `addresses is empty; give the base URL of at least one node, such as ["https://es.example:9200"].`)
 	}
