@@ -114,3 +114,24 @@ func IsAbsent(expr hcl.Expression) bool {
 func Error(rng hcl.Range, summary, detail string) hcl.Diagnostics {
 	return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: rng.Ptr()}}
 }
+
+// AttrRange returns a function giving the range of a block's attribute
+// value, for a diagnostic that points at it, or the block's end when the
+// attribute is absent. JustAttributes complains about the nested blocks
+// but still returns the attributes.
+func AttrRange(body hcl.Body) func(name string) hcl.Range {
+	attrs, _ := body.JustAttributes()
+	return func(name string) hcl.Range {
+		if a, ok := attrs[name]; ok {
+			return a.Expr.Range()
+		}
+		return body.MissingItemRange()
+	}
+}
+
+// Set copies an optional attribute's value into dst when it was given.
+func Set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}

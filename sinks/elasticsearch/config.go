@@ -128,30 +128,17 @@ func Decode(name string, body hcl.Body, ctx *hcl.EvalContext) (Config, hcl.Diagn
 	c.Delivery.Name = name
 	var h hclConfig
 	diags := gohcl.DecodeBody(body, ctx, &h)
-	// The attributes of the block, for diagnostic ranges; JustAttributes
-	// complains about the batch/retry/tls blocks but still returns them.
-	attrs, _ := body.JustAttributes()
-	rng := func(n string) hcl.Range {
-		if a, ok := attrs[n]; ok {
-			return a.Expr.Range()
-		}
-		return body.MissingItemRange()
-	}
+	rng := hclconf.AttrRange(body)
 
 	c.Addresses = h.Addresses
-	set := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	set(&c.Index, h.Index)
+	hclconf.Set(&c.Index, h.Index)
 	if h.Mode != nil {
 		c.Mode = Mode(*h.Mode)
 	}
-	set(&c.APIKey, h.APIKey)
-	set(&c.Username, h.Username)
-	set(&c.Password, h.Password)
-	set(&c.Pipeline, h.Pipeline)
+	hclconf.Set(&c.APIKey, h.APIKey)
+	hclconf.Set(&c.Username, h.Username)
+	hclconf.Set(&c.Password, h.Password)
+	hclconf.Set(&c.Pipeline, h.Pipeline)
 	if h.InstallTemplate != nil {
 		c.InstallTemplate = *h.InstallTemplate
 	}

@@ -125,27 +125,14 @@ func Decode(name string, body hcl.Body, ctx *hcl.EvalContext) (Config, hcl.Diagn
 	c.Delivery.Name = name
 	var h hclConfig
 	diags := gohcl.DecodeBody(body, ctx, &h)
-	// The attributes of the block, for diagnostic ranges; JustAttributes
-	// complains about the batch/retry/tls blocks but still returns them.
-	attrs, _ := body.JustAttributes()
-	rng := func(n string) hcl.Range {
-		if a, ok := attrs[n]; ok {
-			return a.Expr.Range()
-		}
-		return body.MissingItemRange()
-	}
+	rng := hclconf.AttrRange(body)
 
 	c.Endpoint, c.Token = h.Endpoint, h.Token
-	set := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	set(&c.Index, h.Index)
-	set(&c.Sourcetype, h.Sourcetype)
-	set(&c.Source, h.Source)
-	set(&c.Host, h.Host)
-	set(&c.Channel, h.Channel)
+	hclconf.Set(&c.Index, h.Index)
+	hclconf.Set(&c.Sourcetype, h.Sourcetype)
+	hclconf.Set(&c.Source, h.Source)
+	hclconf.Set(&c.Host, h.Host)
+	hclconf.Set(&c.Channel, h.Channel)
 	if h.Gzip != nil {
 		c.Gzip = *h.Gzip
 	}
@@ -158,8 +145,13 @@ func Decode(name string, body hcl.Body, ctx *hcl.EvalContext) (Config, hcl.Diagn
 	c.AckTimeout, d = hclconf.Duration(h.AckTimeout, ctx, "ack_timeout", c.AckTimeout)
 	diags = diags.Extend(d)
 	if !c.Ack {
+		given := map[string]bool{
+			"ack_poll_interval": !hclconf.IsAbsent(h.AckPollInterval),
+			"ack_timeout":       !hclconf.IsAbsent(h.AckTimeout),
+			"channel":           h.Channel != nil,
+		}
 		for _, n := range []string{"ack_poll_interval", "ack_timeout", "channel"} {
-			if _, ok := attrs[n]; ok {
+			if given[n] {
 				diags = diags.Append(&hcl.Diagnostic{
 					Severity: hcl.DiagWarning,
 					Summary:  "Unused " + n,
@@ -185,7 +177,7 @@ func Decode(name string, body hcl.Body, ctx *hcl.EvalContext) (Config, hcl.Diagn
 	}
 	for _, p := range c.problems() {
 		if p.Attr == "ack_timeout" {
-			if _, ok := attrs["ack_timeout"]; !ok {
+			if hclconf.IsAbsent(h.AckTimeout) {
 				p.Attr = "timeout"
 			}
 		}

@@ -100,13 +100,7 @@ func Decode(name string, body hcl.Body, ctx *hcl.EvalContext) (Config, hcl.Diagn
 	if diags.HasErrors() {
 		return c, diags
 	}
-	attrs, _ := body.JustAttributes()
-	rng := func(n string) hcl.Range {
-		if a, ok := attrs[n]; ok {
-			return a.Expr.Range()
-		}
-		return body.MissingItemRange()
-	}
+	rng := hclconf.AttrRange(body)
 	c.Paths, c.Exclude = h.Paths, h.Exclude
 	if len(c.Paths) == 0 {
 		diags = diags.Extend(hclconf.Error(rng("paths"), "Empty paths",

@@ -53,13 +53,7 @@ func Decode(name string, body hcl.Body, ctx *hcl.EvalContext) (Config, hcl.Diagn
 		return c, diags
 	}
 	c.Listen = h.Listen
-	attrs, _ := body.JustAttributes()
-	rng := func(n string) hcl.Range {
-		if a, ok := attrs[n]; ok {
-			return a.Expr.Range()
-		}
-		return body.MissingItemRange()
-	}
+	rng := hclconf.AttrRange(body)
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		diags = diags.Extend(hclconf.Error(rng("listen"), "Invalid listen address",
 			fmt.Sprintf("listen = %q: %v; write host:port, such as \"127.0.0.1:8780\".", c.Listen, err)))
