@@ -57,7 +57,6 @@ type Engine struct {
 type Stats struct {
 	Next          uint64    // the cursor: entries below it are delivered or parked
 	Sent          uint64    // entries the receiver accepted
-	Records       uint64    // records of every kind the receiver accepted
 	Retried       uint64    // records sent again after a failed attempt
 	Failed        uint64    // failed attempts (requests)
 	DeadLettered  uint64    // records parked in the dead-letter file
@@ -508,7 +507,6 @@ func (e *Engine) accepted(recs []Record) {
 	}
 	e.mu.Lock()
 	e.st.Sent += uint64(n)
-	e.st.Records += uint64(len(recs))
 	e.mu.Unlock()
 }
 
