@@ -307,6 +307,10 @@ wait:
 	return runErr
 }
 
+// drainTimeout bounds how long a remote sink may take at shutdown to ship
+// what the ledger holds.
+const drainTimeout = 5 * time.Second
+
 // superviseSink runs a sink and restarts it with backoff when it fails, so
 // one broken destination never stops the agent.
 func superviseSink(ctx context.Context, s sinks.Sink, log *slog.Logger) {

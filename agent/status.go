@@ -12,10 +12,6 @@ import (
 	"github.com/keeptrusts/kt/sources/webhook"
 )
 
-// drainTimeout bounds how long a remote sink may take at shutdown to ship
-// what the ledger holds.
-const drainTimeout = 5 * time.Second
-
 // Status is the document GET /v1/status serves and `kt status` prints.
 type Status struct {
 	Version string         `json:"version"`
