@@ -668,38 +668,38 @@ func hecReceiver(ack bool) (receiver, error) {
 // this process that reads each request body, discards it and answers HEC's
 // success, so that the agent alone bounds the drain.
 func nullReceiver() (receiver, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return receiver{}, err
-	}
-	var wire, reqs atomic.Int64
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		k, _ := io.Copy(io.Discard, r.Body)
-		wire.Add(k)
-		reqs.Add(1)
-		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-		io.WriteString(w, `{"text":"Success","code":0}`)
-	}), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	benchkit.AtExit(func() { srv.Close() })
-	self := os.Getpid()
-	return receiver{
-		name: "splunk_hec, gzip → null receiver (control: reads and discards, answers Success)", slug: "splunk_hec-null", typ: "splunk_hec",
-		block: fmt.Sprintf("sink \"splunk_hec\" %q {\n  endpoint = \"http://%s\"\n  token    = \"bench\"\n}\n", sinkName, ln.Addr()),
-		cpu:   func() (time.Duration, bool) { return benchkit.ProcCPU(self), true },
-		wire:  wire.Load,
-		after: func(r *row) {
-			r.notes = append(r.notes, fmt.Sprintf("%d requests", reqs.Load()))
-			srv.Close()
-		},
-	}, nil
+	return controlReceiver("splunk_hec, gzip → null receiver (control: reads and discards, answers Success)", "splunk_hec",
+		"  endpoint = \"http://%s\"\n  token    = \"bench\"\n",
+		func(w http.ResponseWriter, _ *http.Request) bool {
+			w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+			io.WriteString(w, `{"text":"Success","code":0}`)
+			return true
+		})
 }
 
-// nullESReceiver is the control for the elasticsearch row: an HTTP server
-// in this process that acknowledges the template, reads each bulk body,
-// discards it and answers that every document was created, so that the
-// agent alone bounds the drain.
+// nullESReceiver is the control for the elasticsearch row: it acknowledges
+// the template, reads each bulk body, discards it and answers that every
+// document was created.
 func nullESReceiver() (receiver, error) {
+	return controlReceiver("elasticsearch → null receiver (control: reads and discards, answers created)", "elasticsearch",
+		"  addresses        = [\"http://%s\"]\n  install_template = true\n",
+		func(w http.ResponseWriter, r *http.Request) bool {
+			w.Header().Set("X-Elastic-Product", "Elasticsearch")
+			w.Header().Set("Content-Type", "application/json")
+			if strings.HasSuffix(r.URL.Path, "/_bulk") {
+				io.WriteString(w, `{"errors":false,"items":[]}`)
+				return true
+			}
+			io.WriteString(w, `{"acknowledged":true}`)
+			return false
+		})
+}
+
+// controlReceiver runs an HTTP server in this process that reads and
+// discards each request body and lets answer reply; answer reports whether
+// the request carried records (its bytes are counted). attrs is the sink
+// block's body, with %s for the server's address.
+func controlReceiver(name, typ, attrs string, answer func(http.ResponseWriter, *http.Request) bool) (receiver, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return receiver{}, err
@@ -707,26 +707,21 @@ func nullESReceiver() (receiver, error) {
 	var wire, reqs atomic.Int64
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		k, _ := io.Copy(io.Discard, r.Body)
-		w.Header().Set("X-Elastic-Product", "Elasticsearch")
-		w.Header().Set("Content-Type", "application/json")
-		if strings.HasSuffix(r.URL.Path, "/_bulk") {
+		if answer(w, r) {
 			wire.Add(k)
 			reqs.Add(1)
-			io.WriteString(w, `{"errors":false,"items":[]}`)
-			return
 		}
-		io.WriteString(w, `{"acknowledged":true}`)
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	benchkit.AtExit(func() { srv.Close() })
 	self := os.Getpid()
 	return receiver{
-		name: "elasticsearch → null receiver (control: reads and discards, answers created)", slug: "elasticsearch-null", typ: "elasticsearch",
-		block: fmt.Sprintf("sink \"elasticsearch\" %q {\n  addresses        = [\"http://%s\"]\n  install_template = true\n}\n", sinkName, ln.Addr()),
+		name: name, slug: typ + "-null", typ: typ,
+		block: fmt.Sprintf("sink %q %q {\n"+attrs+"}\n", typ, sinkName, ln.Addr()),
 		cpu:   func() (time.Duration, bool) { return benchkit.ProcCPU(self), true },
 		wire:  wire.Load,
 		after: func(r *row) {
-			r.notes = append(r.notes, fmt.Sprintf("%d bulk requests", reqs.Load()))
+			r.notes = append(r.notes, fmt.Sprintf("%d requests with records", reqs.Load()))
 			srv.Close()
 		},
 	}, nil
