@@ -15,6 +15,7 @@ import (
 
 	"github.com/keeptrusts/kt/configs"
 	"github.com/keeptrusts/kt/internal/hclconf"
+	"github.com/keeptrusts/kt/query"
 	"github.com/keeptrusts/kt/sinks"
 	"github.com/keeptrusts/kt/sinks/elasticsearch"
 	filesink "github.com/keeptrusts/kt/sinks/file"
@@ -28,9 +29,12 @@ type Config struct {
 	File    string // the config file, or "(embedded default)"
 	DataDir string
 
-	Signing  SigningConfig
-	Redact   RedactConfig
-	QueryAPI *QueryAPIConfig // nil = no query API
+	Signing   SigningConfig
+	Ledger    LedgerConfig
+	Redact    RedactConfig
+	Normalize NormalizeConfig
+	Health    HealthConfig
+	QueryAPI  *QueryAPIConfig // nil = no query API
 
 	Webhooks    []webhook.Config
 	FileSources []filesource.Config
@@ -54,17 +58,17 @@ type SigningConfig struct {
 	CommitInterval     time.Duration // minimum gap between two signed commit checkpoints
 }
 
-// RedactConfig is the redact block.
-type RedactConfig struct {
-	Paths   []string
-	KeyFile string // HMAC key for redacted values; generated on first start if absent
+// HealthConfig is the health block: when the agent reports a component as
+// stalled.
+type HealthConfig struct {
+	// StallAfter is how long a source, a sink or the ledger may have work
+	// waiting without making any progress before `kt status`, /readyz and
+	// the kt_stalled metric report it (default DefaultStallAfter).
+	StallAfter time.Duration
 }
 
-// QueryAPIConfig is the query_api block.
-type QueryAPIConfig struct {
-	Listen string
-	Token  string
-}
+// QueryAPIConfig is the query_api block: listen, token, TLS and limits.
+type QueryAPIConfig = query.Config
 
 // EmbeddedName is what diagnostics call the embedded default config.
 const EmbeddedName = "(embedded default)"
@@ -76,6 +80,9 @@ type rootHCL struct {
 	Redact    []redactHCL      `hcl:"redact,block"`
 	Sinks     []pluginHCL      `hcl:"sink,block"`
 	QueryAPI  []queryAPIHCL    `hcl:"query_api,block"`
+	Health    []healthHCL      `hcl:"health,block"`
+	Normalize []normalizeHCL   `hcl:"normalize,block"`
+	Ledger    []ledgerHCL      `hcl:"ledger,block"`
 	Retention []notYetBlockHCL `hcl:"retention,block"`
 }
 
@@ -88,15 +95,13 @@ type signingHCL struct {
 	DefRange           hcl.Range      `hcl:",def_range"`
 }
 
-type redactHCL struct {
-	Paths    []string  `hcl:"paths,optional"`
-	KeyFile  *string   `hcl:"key_file,optional"`
-	DefRange hcl.Range `hcl:",def_range"`
+type healthHCL struct {
+	StallAfter hcl.Expression `hcl:"stall_after,optional"`
+	DefRange   hcl.Range      `hcl:",def_range"`
 }
 
 type queryAPIHCL struct {
-	Listen   string    `hcl:"listen"`
-	Token    *string   `hcl:"token,optional"`
+	Body     hcl.Body  `hcl:",remain"`
 	DefRange hcl.Range `hcl:",def_range"`
 }
 
@@ -154,9 +159,11 @@ func load(p *hclparse.Parser, name string, src []byte, dir, defaultDataDir strin
 	}
 	ctx := hclconf.EvalContext(dir)
 	var root rootHCL
-	if d := gohcl.DecodeBody(f.Body, ctx, &root); d.HasErrors() {
-		return nil, append(diags, d...)
-	}
+	// Decoding goes on past errors at the top level (an unknown attribute,
+	// an env() that is not set) so that every mistake of the file is
+	// reported at once, the blocks' included; what failed to decode is left
+	// at its default.
+	diags = diags.Extend(gohcl.DecodeBody(f.Body, ctx, &root))
 	cfg := &Config{File: name, DataDir: defaultDataDir}
 	if root.DataDir != nil {
 		cfg.DataDir = *root.DataDir
@@ -194,19 +201,22 @@ func load(p *hclparse.Parser, name string, src []byte, dir, defaultDataDir strin
 		cfg.Signing.CommitInterval, d = hclconf.Duration(s.CommitInterval, ctx, "commit_interval", cfg.Signing.CommitInterval)
 		diags = diags.Extend(d)
 	}
-	cfg.Redact = RedactConfig{KeyFile: filepath.Join(cfg.DataDir, "redact.key")}
-	if len(root.Redact) > 0 {
-		cfg.Redact.Paths = root.Redact[0].Paths
-		if root.Redact[0].KeyFile != nil {
-			cfg.Redact.KeyFile = *root.Redact[0].KeyFile
-		}
+	diags = diags.Extend(decodePipeline(cfg, root.Redact, root.Normalize, ctx))
+	diags = diags.Extend(single("ledger", len(root.Ledger), blockRanges(root.Ledger, func(b ledgerHCL) hcl.Range { return b.DefRange })))
+	if len(root.Ledger) > 0 {
+		diags = diags.Extend(decodeLedger(cfg, root.Ledger[0], ctx))
+	}
+	diags = diags.Extend(single("health", len(root.Health), blockRanges(root.Health, func(b healthHCL) hcl.Range { return b.DefRange })))
+	cfg.Health = HealthConfig{StallAfter: DefaultStallAfter}
+	if len(root.Health) > 0 {
+		var d hcl.Diagnostics
+		cfg.Health.StallAfter, d = hclconf.Duration(root.Health[0].StallAfter, ctx, "stall_after", cfg.Health.StallAfter)
+		diags = diags.Extend(d)
 	}
 	if len(root.QueryAPI) > 0 {
-		q := root.QueryAPI[0]
-		cfg.QueryAPI = &QueryAPIConfig{Listen: q.Listen}
-		if q.Token != nil {
-			cfg.QueryAPI.Token = *q.Token
-		}
+		q, d := query.Decode(root.QueryAPI[0].Body, ctx)
+		diags = diags.Extend(d)
+		cfg.QueryAPI = &q
 	}
 	for _, r := range root.Retention {
 		diags = diags.Extend(notYet(r.DefRange, "retention", "The retention block"))
@@ -261,7 +271,7 @@ func load(p *hclparse.Parser, name string, src []byte, dir, defaultDataDir strin
 		diags = diags.Extend(hclconf.Error(f.Body.MissingItemRange(), "No source",
 			"The config has no source block, so nothing would ever be recorded. Add a source \"webhook\" or source \"file\" block."))
 	}
-	return cfg, diags
+	return cfg, hclconf.Dedupe(diags)
 }
 
 func checkPlugin(kind string, b pluginHCL, known, built bool, seen map[string]hcl.Range) hcl.Diagnostics {

@@ -148,3 +148,87 @@ func TestDesignExample(t *testing.T) {
 	}, got, render(diags))
 	assert.False(t, bytes.Contains(src, []byte("THIS-MUST")))
 }
+
+// TestConfigMistakesAllAtOnce: a file with mistakes at the top level and in
+// several blocks gets every one of them in one run, each once.
+func TestConfigMistakesAllAtOnce(t *testing.T) {
+	src := `data_dirr = "x"
+query_api {
+  listen = "127.0.0.1:8781"
+  token  = env("KT_UNSET_FOR_TEST_A")
+}
+source "webhook" "w" {
+  listen = "nowhere"
+}
+sink "file" "f" {
+  path        = "/tmp/f"
+  batch_events = 0
+}
+`
+	_, _, diags := LoadBytes("t.hcl", []byte(src))
+	got := render(diags)
+	for _, want := range []string{
+		"t.hcl:1:1: Unsupported argument",
+		"t.hcl:4:12: Error in function call",
+		"t.hcl:7:12: Invalid listen address",
+		"Invalid batch_events",
+	} {
+		assert.Contains(t, got, want)
+	}
+	assert.NotContains(t, got, "Unsuitable value type", "an unset env() is reported once, not echoed by the decoder")
+	assert.Len(t, diags, 4, got)
+}
+
+// TestConfigPipelineBlocks: redact, normalize, ledger and health reach the
+// config, and their mistakes point at the attribute.
+func TestConfigPipelineBlocks(t *testing.T) {
+	src := base + `
+redact {
+  paths    = ["changes.after.credentials.*"]
+  names    = ["x-vendor-sig"]
+  patterns = ["\\bACME-[0-9]{6}\\b"]
+}
+normalize {
+  category_map   = { data_access = "policy" }
+  actor_type_map = { robot = "system" }
+  max_id_bytes   = 512
+  max_event_bytes = 1048576
+}
+ledger {
+  segment_bytes = 262144
+}
+health {
+  stall_after = "30s"
+}
+`
+	cfg, _, diags := LoadBytes("t.hcl", []byte(src))
+	require.False(t, diags.HasErrors(), render(diags))
+	assert.Equal(t, []string{"x-vendor-sig"}, cfg.Redact.Names)
+	assert.Equal(t, []string{`\bACME-[0-9]{6}\b`}, cfg.Redact.Patterns)
+	assert.Equal(t, map[string]string{"data_access": "policy"}, cfg.Normalize.CategoryMap)
+	assert.Equal(t, map[string]string{"robot": "system"}, cfg.Normalize.ActorTypeMap)
+	assert.Equal(t, 512, cfg.Normalize.MaxIDBytes)
+	assert.Equal(t, int64(262144), cfg.Ledger.SegmentBytes)
+	assert.Equal(t, 30*time.Second, cfg.Health.StallAfter)
+	o := pipelineOptions(cfg, make([]byte, 32))
+	assert.NoError(t, o.Validate())
+	assert.Equal(t, 1048576, o.MaxEventBytes)
+
+	def, _, diags := LoadBytes("t.hcl", []byte(base))
+	require.False(t, diags.HasErrors(), render(diags))
+	assert.Equal(t, DefaultStallAfter, def.Health.StallAfter)
+
+	for _, c := range []struct{ src, want string }{
+		{"redact {\n  patterns = [\"(unclosed\"]\n}\n", "t.hcl:7:14: Invalid redact pattern"},
+		{"normalize {\n  category_map = { x = \"nonsense\" }\n}\n", "t.hcl:7:18: Invalid category_map"},
+		{"normalize {\n  actor_type_map = { bot = \"wizard\" }\n}\n", "t.hcl:7:20: Invalid actor_type_map"},
+		{"normalize {\n  max_id_bytes = 100000\n}\n", "t.hcl:7:18: Invalid max_id_bytes"},
+		{"normalize {\n  max_event_bytes = 0\n}\n", "t.hcl:7:21: Invalid max_event_bytes"},
+		{"ledger {\n  segment_bytes = 10\n}\n", "t.hcl:7:19: Invalid segment_bytes"},
+		{"health {\n  stall_after = \"soon\"\n}\n", "t.hcl:7:17: Invalid duration"},
+		{"normalize {\n  bogus = 1\n}\n", "t.hcl:7:3: Unsupported argument"},
+	} {
+		_, _, diags := LoadBytes("t.hcl", []byte(base+"\n"+c.src))
+		assert.Contains(t, render(diags), c.want, c.src)
+	}
+}

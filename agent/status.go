@@ -3,22 +3,21 @@ package agent
 import (
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/keeptrusts/kt/queue"
-	"github.com/keeptrusts/kt/sinks"
-	filesink "github.com/keeptrusts/kt/sinks/file"
-	filesource "github.com/keeptrusts/kt/sources/file"
-	"github.com/keeptrusts/kt/sources/webhook"
+	"github.com/keeptrusts/kt/sources"
 )
 
 // Status is the document GET /v1/status serves and `kt status` prints.
 type Status struct {
-	Version string         `json:"version"`
-	Time    time.Time      `json:"time"`
-	Ledger  LedgerStatus   `json:"ledger"`
-	Sinks   []SinkStatus   `json:"sinks"`
-	Sources []SourceStatus `json:"sources"`
+	Version string    `json:"version"`
+	Time    time.Time `json:"time"`
+	// Problems are what an operator must look at now: stalled sources,
+	// sinks or ledger, and damage nobody acknowledged. `kt status` exits 1
+	// while there is one; /readyz answers 503 naming them.
+	Problems []Problem      `json:"problems"`
+	Ledger   LedgerStatus   `json:"ledger"`
+	Sinks    []SinkStatus   `json:"sinks"`
+	Sources  []SourceStatus `json:"sources"`
 }
 
 // LedgerStatus is the ledger part of Status.
@@ -29,6 +28,10 @@ type LedgerStatus struct {
 	LastCommit     time.Time `json:"last_commit,omitzero"`
 	Commits        uint64    `json:"commits"`
 	Duplicates     uint64    `json:"duplicates"`
+	Pending        int       `json:"pending"` // events accepted by Submit, not yet durable
+	// Damage is every damage found in the segments, acknowledged or not
+	// (see docs/RELIABILITY.md, "Damage").
+	Damage []queue.DamageRecord `json:"damage,omitempty"`
 }
 
 // SinkStatus is one sink's delivery state.
@@ -45,22 +48,31 @@ type SinkStatus struct {
 	InFlight      int       `json:"in_flight"`
 	LastError     string    `json:"last_error,omitempty"`
 	LastErrorTime time.Time `json:"last_error_time,omitzero"`
+	Stalled       bool      `json:"stalled"` // entries waiting and none delivered for health.stall_after
 }
 
-// SourceStatus is one source's intake.
+// SourceStatus is one source's intake, counted in events for every type.
 type SourceStatus struct {
-	Name         string `json:"name"`
-	Type         string `json:"type"`
-	Accepted     uint64 `json:"accepted"`
-	DeadLettered uint64 `json:"dead_lettered,omitempty"`
-	Refused      uint64 `json:"refused,omitempty"`
+	Name         string    `json:"name"`
+	Type         string    `json:"type"`
+	Accepted     uint64    `json:"accepted"`   // events that became new ledger entries
+	Duplicates   uint64    `json:"duplicates"` // events already in the ledger (retries, re-reads)
+	Refused      uint64    `json:"refused"`    // events refused: 400/409 (webhook), dead-lettered (file)
+	Backlog      int64     `json:"backlog"`    // input waiting, in BacklogUnit
+	BacklogUnit  string    `json:"backlog_unit"`
+	LastProgress time.Time `json:"last_progress,omitzero"`
+	Stalled      bool      `json:"stalled"` // input waiting and none taken in for health.stall_after
 }
 
-func status(version string, led *queue.Ledger, files []*filesink.Sink, engines []*sinks.Engine, tails []*filesource.Source, hooks []*webhook.Source) Status {
+// status builds the Status document.
+func (d *daemon) status() Status {
 	now := time.Now()
+	led := d.led
 	size := led.Size()
 	st := led.Stats()
-	s := Status{Version: version, Time: now.UTC(), Ledger: LedgerStatus{ID: led.LedgerID(), Entries: size, Commits: st.Commits, Duplicates: st.Duplicates}}
+	s := Status{Version: d.version, Time: now.UTC(), Problems: d.problems(),
+		Ledger: LedgerStatus{ID: led.LedgerID(), Entries: size, Commits: st.Commits, Duplicates: st.Duplicates,
+			Pending: st.PendingEvents, Damage: led.Damage()}}
 	if cp := led.LatestCheckpoint(); cp != nil {
 		s.Ledger.CheckpointSize = cp.Size
 	}
@@ -68,58 +80,31 @@ func status(version string, led *queue.Ledger, files []*filesink.Sink, engines [
 		s.Ledger.LastCommit = time.Unix(0, st.LastCommitUnixNano).UTC()
 	}
 	s.Sinks = []SinkStatus{}
-	for _, f := range files {
-		s.Sinks = append(s.Sinks, SinkStatus{Name: f.Name(), Type: "file", Next: f.Next(), LagEntries: size - min(size, f.Next()), Sent: f.Sent()})
+	for _, f := range d.fileSinks {
+		s.Sinks = append(s.Sinks, SinkStatus{Name: f.Name(), Type: "file", Next: f.Next(), LagEntries: size - min(size, f.Next()), Sent: f.Sent(),
+			Stalled: d.mon.isStalled("sink", f.Name())})
 	}
-	for _, e := range engines {
+	for _, e := range d.engines {
 		es := e.Stats()
 		ss := SinkStatus{Name: e.Name(), Type: e.Type(), Next: es.Next, LagEntries: size - min(size, es.Next),
 			Sent: es.Sent, Retried: es.Retried, Failed: es.Failed, DeadLettered: es.DeadLettered, InFlight: es.InFlight,
-			LastError: es.LastError, LastErrorTime: es.LastErrorTime}
+			LastError: es.LastError, LastErrorTime: es.LastErrorTime, Stalled: d.mon.isStalled("sink", e.Name())}
 		if !es.Oldest.IsZero() {
 			ss.LagSeconds = now.Sub(es.Oldest).Seconds()
 		}
 		s.Sinks = append(s.Sinks, ss)
 	}
 	s.Sources = []SourceStatus{}
-	for _, t := range tails {
-		s.Sources = append(s.Sources, SourceStatus{Name: t.Name(), Type: "file", Accepted: t.Emitted(), DeadLettered: t.DeadLettered()})
+	add := func(name, typ, unit string, r sources.StatsReporter) {
+		x := r.Stats()
+		s.Sources = append(s.Sources, SourceStatus{Name: name, Type: typ, Accepted: x.Accepted, Duplicates: x.Duplicates, Refused: x.Refused,
+			Backlog: x.Backlog, BacklogUnit: unit, LastProgress: x.LastProgress, Stalled: d.mon.isStalled("source", name)})
 	}
-	for _, h := range hooks {
-		refused := h.Count(webhook.BadRequest) + h.Count(webhook.Unauthorized) + h.Count(webhook.TooLarge) + h.Count(webhook.Conflict)
-		s.Sources = append(s.Sources, SourceStatus{Name: h.Name(), Type: "webhook", Accepted: h.Count(webhook.Accepted), Refused: refused})
+	for _, t := range d.tails {
+		add(t.Name(), "file", "bytes", t)
+	}
+	for _, h := range d.hooks {
+		add(h.Name(), "webhook", "requests", h)
 	}
 	return s
-}
-
-func registerEngineMetrics(reg *prometheus.Registry, d sinks.Delivery, e *sinks.Engine, led *queue.Ledger) {
-	labels := prometheus.Labels{"sink": d.Name, "type": d.Type}
-	counter := func(name, help string, f func(sinks.Stats) uint64) {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
-			func() float64 { return float64(f(e.Stats())) }))
-	}
-	gauge := func(name, help string, f func() float64) {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, f))
-	}
-	counter("kt_sink_sent_entries_total", "Entries delivered by the sink since start.", func(s sinks.Stats) uint64 { return s.Sent })
-	counter("kt_sink_retried_records_total", "Records sent again after a failed attempt.", func(s sinks.Stats) uint64 { return s.Retried })
-	counter("kt_sink_failed_requests_total", "Delivery attempts that failed.", func(s sinks.Stats) uint64 { return s.Failed })
-	counter("kt_sink_dead_lettered_total", "Records the receiver refused for good, parked in the sink's dead-letter file.", func(s sinks.Stats) uint64 { return s.DeadLettered })
-	gauge("kt_sink_lag_entries", "Ledger entries the sink has not delivered yet.", func() float64 {
-		size := led.Size()
-		return float64(size - min(size, e.Next()))
-	})
-	gauge("kt_sink_lag_seconds", "Age of the oldest entry read but not yet delivered (0 when caught up).", func() float64 {
-		if o := e.Stats().Oldest; !o.IsZero() {
-			return time.Since(o).Seconds()
-		}
-		return 0
-	})
-	gauge("kt_sink_in_flight_batches", "Batches being sent.", func() float64 { return float64(e.Stats().InFlight) })
-	gauge("kt_sink_last_error_timestamp_seconds", "When the sink last failed (Unix time; 0 if never since start).", func() float64 {
-		if t := e.Stats().LastErrorTime; !t.IsZero() {
-			return float64(t.UnixNano()) / 1e9
-		}
-		return 0
-	})
 }

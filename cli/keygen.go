@@ -21,6 +21,9 @@ written to FILE (mode 0600) and the public verifier key to FILE.pub: give the
 never overwritten.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" {
+				name = agent.DefaultKeyName()
+			}
 			skey, vkey, err := ledger.GenerateKey(rand.Reader, name)
 			if err != nil {
 				return &ExitError{Code: 2, Err: fmt.Errorf("--name %q: %w", name, err)}
@@ -33,7 +36,7 @@ never overwritten.`,
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "file for the private key (required)")
-	cmd.Flags().StringVar(&name, "name", "kt", "key name (no spaces or '+'); it appears in every key_id")
+	cmd.Flags().StringVar(&name, "name", "", "key name (no spaces or '+'); it appears in every key_id (default \"kt-<host name>\", as the agent names the key it generates)")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
 }

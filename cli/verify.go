@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/spf13/cobra"
 
@@ -37,6 +36,9 @@ DAMAGED, and the warning UNANCHORED. See docs/VERIFICATION.md.
                with a warning: an attacker who rewrote everything would pass.
 --anchors PATH checkpoints kept somewhere else (a sink's NDJSON output, a file
                of signed notes): history cut off or rewritten below them is found.
+
+An input that holds no ledger entries is not "intact": it exits 2, or 1 with
+TRUNCATED when an anchor shows that entries should be there.
 
 Exit status: 0 intact, 1 tamper evidence found, 2 could not run.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -101,11 +103,18 @@ Exit status: 0 intact, 1 tamper evidence found, 2 could not run.`,
 				findings, st := c.Finish()
 				errorsFound := 0
 				for _, f := range findings {
-					if !quiet || !f.Warning {
-						fmt.Fprintln(out, f.String())
-					}
 					if !f.Warning {
 						errorsFound++
+					}
+				}
+				if st.Entries == 0 && errorsFound == 0 {
+					// Nothing to vouch for; an anchor that shows entries
+					// should be there gives TRUNCATED instead.
+					return &ExitError{Code: 2, Err: fmt.Errorf("%s holds no ledger entries", in.name)}
+				}
+				for _, f := range findings {
+					if !quiet || !f.Warning {
+						fmt.Fprintln(out, f.String())
 					}
 				}
 				if errorsFound > 0 {
@@ -144,9 +153,6 @@ func feedAnchors(c *ledger.Check, path string) error {
 }
 
 func summary(st ledger.Stats) string {
-	if st.Entries == 0 {
-		return "no entries"
-	}
 	s := fmt.Sprintf("%d entries, seq %d..%d, %d signed checkpoints (%d recomputed)", st.Entries, st.First, st.Last, st.Checkpoints, st.Verified)
 	if st.Anchored > 0 {
 		s += fmt.Sprintf(", anchored up to size %d", st.Anchored)
@@ -213,21 +219,32 @@ func (b *lineBatch) flush() {
 func ndjsonGenesisKey(path string) (*ledger.Verifier, error) {
 	var v *ledger.Verifier
 	var gerr error = errors.New("it holds no genesis entry (seq 0) to take a key from; give --trust FILE")
+	entries := false
 	err := eachLine(path, func(line []byte, _ string) {
 		if v != nil {
 			return
 		}
 		e, err := ledger.ParseLine(line)
-		if err != nil || e.Seq != 0 {
+		if err != nil {
 			return
 		}
-		v, gerr = ledger.GenesisKey(e)
+		entries = true
+		if e.Seq == 0 {
+			v, gerr = ledger.GenesisKey(e)
+		}
 	})
 	if err != nil {
 		return nil, err
 	}
+	if !entries {
+		return nil, errors.New("it holds no ledger entries")
+	}
 	return v, gerr
 }
+
+// betweenReads is a test hook, run after the checkpoint file is read and
+// before the segments are.
+var betweenReads = func() {}
 
 func feedDataDir(c *ledger.Check, dir string) error {
 	c.Local = true // checkpoints kept on this host are checked but anchor nothing
@@ -235,6 +252,13 @@ func feedDataDir(c *ledger.Check, dir string) error {
 	if _, err := os.Stat(ldir); err != nil {
 		return fmt.Errorf("%s is not a kt data dir: %w", dir, err)
 	}
+	// The checkpoint file first: a running agent rewrites it after each
+	// commit is durable, so the segments read after it hold at least the
+	// entries it covers. (Read after them, it could be newer than what was
+	// read: a false TRUNCATED.)
+	ckptPath := filepath.Join(ldir, "checkpoint")
+	ckpt, ckptErr := os.ReadFile(ckptPath)
+	betweenReads()
 	b := newLineBatch(c)
 	damage, err := queue.Scan(ldir, func(r queue.Record) error {
 		switch r.Kind {
@@ -250,23 +274,14 @@ func feedDataDir(c *ledger.Check, dir string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", dir, err)
 	}
-	for i, d := range damage {
-		torn := d.Kind == queue.TornTail && i == len(damage)-1 && d.Segment == lastSegment(ldir)
-		c.Damaged(fmt.Sprintf("%s:%d", d.Segment, d.Offset), d.String(), torn)
+	for _, d := range damage {
+		// Scan reports a torn tail only at the end of the last segment.
+		c.Damaged(fmt.Sprintf("%s:%d", d.Segment, d.Offset), d.String(), d.Kind == queue.TornTail)
 	}
-	if b, err := os.ReadFile(filepath.Join(ldir, "checkpoint")); err == nil {
-		c.Checkpoint(b, filepath.Join(ldir, "checkpoint"), false)
+	if ckptErr == nil {
+		c.LocalCheckpoint(ckpt, ckptPath)
 	}
 	return nil
-}
-
-func lastSegment(ldir string) string {
-	segs, _ := filepath.Glob(filepath.Join(ldir, "segments", "*.seg"))
-	if len(segs) == 0 {
-		return ""
-	}
-	sort.Strings(segs)
-	return filepath.Base(segs[len(segs)-1])
 }
 
 func dataDirKey(dir string) (*ledger.Verifier, error) {

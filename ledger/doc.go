@@ -97,6 +97,39 @@
 // below its size cannot be changed without detection, even by someone who
 // holds the signing key.
 //
+// # The ledger's own entries
+//
+// Besides events, the ledger writes entries of its own, all with category
+// "ledger", actor {"type":"system","id":"kt","name":"kt agent"} and
+// source {"kind":"ledger","name":"kt"}:
+//
+//	ledger.genesis               entry 0 (see above)
+//	ledger.checkpoint            attributes.checkpoint: the signed note ([CheckpointBody])
+//	ledger.damage                storage damage the agent found in its own ledger ([DamageBody]):
+//	                             attributes damage_id, segment, offset, bytes, kind,
+//	                             lost_entries, lost_first_seq, lost_last_seq (when entries
+//	                             were lost), ids_known, ids_unknown, quarantine
+//	ledger.damage_acknowledged   an operator acknowledged that damage ([DamageAckBody]):
+//	                             attributes damage_id, acknowledged_by
+//
+// The pipeline sets an event's source from where kt got it and never from
+// input, so source.kind "ledger" ([SourceKindLedger]) is what tells the
+// ledger's own entries from the others; action, category and attributes
+// are content a producer controls. A [Check] takes an entry for a
+// checkpoint entry only if its source.kind is "ledger", its action is
+// ledger.checkpoint and its attributes.checkpoint parses as a checkpoint;
+// entry 0 for a genesis only with source.kind "ledger" too. An event that
+// claims those actions is an event like any other: it can make verify
+// neither fail nor pass.
+//
+// After the agent lost entries to damage it signs its checkpoints over the
+// tree it still has: the placeholder leaf of the zero entry hash, LeafHash
+// of 32 zero bytes, for each lost seq. A [Check] that reads a
+// ledger.damage entry with lost_first_seq and lost_last_seq checks a
+// checkpoint that does not match the entries against that tree too, and
+// reports a match once per lost range as a DAMAGED warning rather than a
+// FORK.
+//
 // # Verification
 //
 // A [Check] reads entries and checkpoints in input order and reports
@@ -117,6 +150,14 @@
 //	MALFORMED      a line or checkpoint that cannot be read
 //	DAMAGED        storage damage reported by the reader
 //	UNANCHORED     (warning) entries above the largest anchored checkpoint
+//
+// The host's own checkpoint file ([Check.LocalCheckpoint]) is rewritten by
+// the agent without an fsync after every commit, so a power cut can leave
+// it empty or torn: if it cannot be read or its signature does not verify,
+// that is a MALFORMED warning, never tamper evidence (it proves nothing
+// against the host anyway). One that verifies is checked like any other
+// checkpoint: it is written only after the commit it signs is durable, so
+// entries missing below it are TRUNCATED.
 //
 // # Worked example
 //

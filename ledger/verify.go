@@ -130,7 +130,18 @@ type Check struct {
 	maxSeq   int64 // highest seq seen in input order, -1 before the first
 	stats    Stats
 	genesis  *Entry
+	lost     []lostRange // entries the agent reported lost (ledger.damage)
 	finished bool
+}
+
+// lostRange is a range of entries that a ledger.damage entry reports
+// lost: the agent signs the checkpoints after it over a placeholder leaf
+// (that of the zero entry hash) for each.
+type lostRange struct {
+	first, last uint64
+	seq         uint64 // of the ledger.damage entry
+	id          string
+	matched     int // checkpoints that match the tree with the placeholders
 }
 
 type entryRec struct {
@@ -146,6 +157,7 @@ type noteRec struct {
 	note   []byte
 	where  string
 	anchor bool
+	local  bool  // the host's own checkpoint file: unreadable is a warning
 	seq    int64 // seq of the checkpoint entry carrying it, -1 if none
 }
 
@@ -298,6 +310,19 @@ func (c *Check) Checkpoint(signedNote []byte, where string, anchor bool) {
 	c.notes = append(c.notes, noteRec{note: bytes.Clone(signedNote), where: where, anchor: anchor, seq: -1})
 }
 
+// LocalCheckpoint checks the host's own checkpoint file (a data dir's
+// ledger/checkpoint): a convenience the agent rewrites after every commit
+// without an fsync, so a power cut can leave it empty, torn or older than
+// the segments. If it cannot be read, is malformed or its signature does
+// not verify, that is a warning, never tamper evidence — the file proves
+// nothing against the host anyway. A checkpoint in it that verifies is
+// checked like any other (it is never newer than what the segments hold
+// durably, so entries missing below it are TRUNCATED), and anchors nothing.
+// Read the file before the segments of a running agent.
+func (c *Check) LocalCheckpoint(signedNote []byte, where string) {
+	c.notes = append(c.notes, noteRec{note: bytes.Clone(signedNote), where: where, local: true, seq: -1})
+}
+
 // Entry checks one entry. Entries must be passed in input order: an entry
 // whose seq is lower than one already seen is REORDERED.
 func (c *Check) Entry(e *Entry, where string) {
@@ -419,24 +444,60 @@ func (c *Check) entry(e *Entry, where string, cc costlyChecks) {
 		rec.ckpt = true
 		c.notes = append(c.notes, noteRec{note: note, where: where, anchor: !c.Local, seq: seq})
 	}
+	if b, ok := own(e, ActionDamage); ok && b.Attributes.LostEntries > 0 && b.Attributes.LostFirstSeq != nil &&
+		b.Attributes.LostLastSeq != nil && *b.Attributes.LostFirstSeq <= *b.Attributes.LostLastSeq && *b.Attributes.LostLastSeq < e.Seq {
+		c.lost = append(c.lost, lostRange{first: *b.Attributes.LostFirstSeq, last: *b.Attributes.LostLastSeq, seq: e.Seq, id: b.Attributes.DamageID})
+	}
+}
+
+// ownBody is what tells the ledger's own entries from the others: the
+// ledger writes source.kind "ledger", which the pipeline never sets from
+// input.
+type ownBody struct {
+	Action string `json:"action"`
+	Source struct {
+		Kind string `json:"kind"`
+	} `json:"source"`
+	Attributes struct {
+		Checkpoint   string  `json:"checkpoint"`
+		Origin       string  `json:"origin"`
+		PublicKey    string  `json:"public_key"`
+		KeyID        string  `json:"key_id"`
+		DamageID     string  `json:"damage_id"`
+		LostEntries  uint64  `json:"lost_entries"`
+		LostFirstSeq *uint64 `json:"lost_first_seq"`
+		LostLastSeq  *uint64 `json:"lost_last_seq"`
+	} `json:"attributes"`
+}
+
+// own returns the body of e if it is an entry the ledger wrote itself
+// with the given action. Action, category and attributes are content a
+// producer controls, so the action alone decides nothing.
+func own(e *Entry, action string) (*ownBody, bool) {
+	if !bytes.Contains(e.Body, []byte(`"`+action+`"`)) || !bytes.Contains(e.Body, []byte(`"`+SourceKindLedger+`"`)) {
+		return nil, false
+	}
+	var b ownBody
+	if json.Unmarshal(e.Body, &b) != nil || b.Action != action || b.Source.Kind != SourceKindLedger {
+		return nil, false
+	}
+	return &b, true
 }
 
 // checkpointNote returns the signed note carried by a ledger.checkpoint
-// entry.
+// entry: one the ledger wrote (see own) whose note parses as a
+// checkpoint. An entry of a producer that claims the action is an entry
+// like any other.
 func checkpointNote(e *Entry) ([]byte, bool) {
-	if !bytes.Contains(e.Body, []byte(`"`+ActionCheckpoint+`"`)) {
+	b, ok := own(e, ActionCheckpoint)
+	if !ok {
 		return nil, false
 	}
-	var b struct {
-		Action     string `json:"action"`
-		Attributes struct {
-			Checkpoint string `json:"checkpoint"`
-		} `json:"attributes"`
-	}
-	if json.Unmarshal(e.Body, &b) != nil || b.Action != ActionCheckpoint {
+	note := []byte(b.Attributes.Checkpoint)
+	if _, err := parseCheckpointText(note); err != nil {
 		return nil, false
 	}
-	return []byte(b.Attributes.Checkpoint), true
+	return note, true
 }
 
 // parseCheckpointText reads the size and root of a note without checking
@@ -468,18 +529,12 @@ func parseCheckpointText(note []byte) (*Checkpoint, error) {
 // check a ledger against itself; that proves consistency, not origin, since
 // whoever rewrote the ledger could have written a new genesis.
 func GenesisKey(e *Entry) (*Verifier, error) {
-	var b struct {
-		Action     string `json:"action"`
-		Attributes struct {
-			PublicKey string `json:"public_key"`
-			KeyID     string `json:"key_id"`
-		} `json:"attributes"`
-	}
+	var b ownBody
 	if err := json.Unmarshal(e.Body, &b); err != nil {
 		return nil, fmt.Errorf("%w: genesis body: %v", ErrMalformed, err)
 	}
-	if b.Action != ActionGenesis {
-		return nil, fmt.Errorf("%w: seq %d is %q, not a %s entry", ErrMalformed, e.Seq, b.Action, ActionGenesis)
+	if b.Action != ActionGenesis || b.Source.Kind != SourceKindLedger {
+		return nil, fmt.Errorf("%w: seq %d is %q from source kind %q, not a %s entry", ErrMalformed, e.Seq, b.Action, b.Source.Kind, ActionGenesis)
 	}
 	v, err := NewVerifier(b.Attributes.PublicKey)
 	if err != nil {
@@ -543,7 +598,14 @@ func (c *Check) Finish() ([]Finding, Stats) {
 		tree.Append(c.entries[s].hash)
 	}
 
-	c.checkpoints(&tree, seqs)
+	c.checkpoints(&tree, c.placeholderTree(), seqs)
+	for _, r := range c.lost {
+		if r.matched > 0 {
+			c.add(Finding{Code: DamagedCode, Seq: int64(r.first), Last: int64(r.last), Warning: true,
+				Where:  c.entries[r.seq].where,
+				Detail: fmt.Sprintf("the agent lost these entries (damage %s, reported at seq %d); %d checkpoint(s) it signed after that cover a placeholder leaf for each, and match", r.id, r.seq, r.matched)})
+		}
+	}
 
 	// The unanchored tail. Checkpoint entries at its end are left out: the
 	// newest one is never covered by a checkpoint, and carries only one.
@@ -568,23 +630,66 @@ func (c *Check) Finish() ([]Finding, Stats) {
 }
 
 func isGenesis(e *Entry) bool {
-	var b struct {
-		Action string `json:"action"`
+	_, ok := own(e, ActionGenesis)
+	return ok
+}
+
+// placeholderTree returns the tree the agent holds after losing the
+// entries the ledger.damage entries name: the contiguous run from seq 0
+// with the placeholder leaf (that of the zero entry hash) for each lost
+// entry, present here or not. It returns nil if none were lost.
+func (c *Check) placeholderTree() *Tree {
+	if len(c.lost) == 0 {
+		return nil
 	}
-	return json.Unmarshal(e.Body, &b) == nil && b.Action == ActionGenesis
+	isLost := func(s uint64) *lostRange {
+		for i := range c.lost {
+			if c.lost[i].first <= s && s <= c.lost[i].last {
+				return &c.lost[i]
+			}
+		}
+		return nil
+	}
+	var t Tree
+	for s := uint64(0); ; s++ {
+		if isLost(s) != nil {
+			t.Append(Hash{})
+			continue
+		}
+		r, ok := c.entries[s]
+		if !ok {
+			return &t
+		}
+		t.Append(r.hash)
+	}
+}
+
+// matchLost reports whether cp is a checkpoint of alt, the tree with
+// placeholders, and counts it for the lost ranges it covers.
+func (c *Check) matchLost(alt *Tree, cp *Checkpoint) bool {
+	if alt == nil || cp.Size > alt.Size() {
+		return false
+	}
+	root, err := alt.Root(cp.Size)
+	if err != nil || root != cp.Root {
+		return false
+	}
+	for i := range c.lost {
+		if int64(c.lost[i].first) < cp.Size {
+			c.lost[i].matched++
+		}
+	}
+	return true
 }
 
 // checkpoints opens every note and compares it with the entries and with
-// the other notes.
-func (c *Check) checkpoints(tree *Tree, seqs []uint64) {
+// the other notes. A checkpoint the agent signed after it lost entries to
+// damage (and said so in a ledger.damage entry) covers placeholder leaves
+// for them: it is checked against alt, the tree with the placeholders.
+func (c *Check) checkpoints(tree, alt *Tree, seqs []uint64) {
 	origin := ""
-	if c.genesis != nil && isGenesis(c.genesis) {
-		var b struct {
-			Attributes struct {
-				Origin string `json:"origin"`
-			} `json:"attributes"`
-		}
-		if json.Unmarshal(c.genesis.Body, &b) == nil {
+	if c.genesis != nil {
+		if b, ok := own(c.genesis, ActionGenesis); ok {
 			origin = b.Attributes.Origin
 		}
 	}
@@ -604,6 +709,15 @@ func (c *Check) checkpoints(tree *Tree, seqs []uint64) {
 			}
 		}
 		cp, err := OpenCheckpoint(n.note, c.keys)
+		if err != nil && n.local {
+			// A power cut can leave the file empty or torn.
+			f.Code = MalformedCode
+			f.Warning = true
+			f.Detail = "the local checkpoint file cannot be used (a power cut can leave it torn; it proves nothing): " +
+				strings.TrimPrefix(err.Error(), ErrMalformed.Error()+": ")
+			c.add(f)
+			continue
+		}
 		if err != nil {
 			switch {
 			case errors.Is(err, ErrUnknownKey):
@@ -652,7 +766,7 @@ func (c *Check) checkpoints(tree *Tree, seqs []uint64) {
 			if err != nil {
 				panic(err) // cp.Size <= tree.Size()
 			}
-			if root != cp.Root {
+			if root != cp.Root && !c.matchLost(alt, cp) {
 				f.Code = Fork
 				f.Seq = -1
 				f.Detail = fmt.Sprintf("entries 0..%d do not have the root this checkpoint signed", cp.Size-1)
@@ -674,6 +788,12 @@ func (c *Check) checkpoints(tree *Tree, seqs []uint64) {
 			f.Seq, f.Last = m+1, cp.Size-1
 			f.Detail = fmt.Sprintf("entries end at seq %d, the checkpoint has size %d", m, cp.Size)
 			c.add(f)
+		case c.matchLost(alt, cp):
+			// The entries missing below cp.Size are those the agent lost.
+			c.stats.Verified++
+			if n.anchor && cp.Size > c.stats.Anchored {
+				c.stats.Anchored = cp.Size
+			}
 		default:
 			// Entries before cp.Size are missing (a GAP, or input that starts
 			// after seq 0): the root cannot be recomputed.

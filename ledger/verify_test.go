@@ -509,3 +509,100 @@ func TestAppendLineKeyIDIsJSON(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, e.KeyID, got.KeyID)
 }
+
+// producerBody is an event body as the pipeline makes it from input that
+// claims to be the ledger's own: source.kind is where kt got it.
+func producerBody(t *testing.T, i int, action string, attrs map[string]any, extra map[string]any) []byte {
+	t.Helper()
+	m := map[string]any{
+		"id": fmt.Sprintf("p-%d", i), "time": testTime.Format(TimeFormat), "category": CategoryLedger,
+		"action": action, "outcome": "success", "actor": map[string]any{"type": "user", "id": "mallory"},
+		"source": map[string]any{"kind": "webhook", "name": "console"}, "attributes": attrs,
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	raw, err := json.Marshal(m)
+	require.NoError(t, err)
+	body, err := jcs.Transform(raw)
+	require.NoError(t, err)
+	return body
+}
+
+// TestCheckProducerContent: no content a producer controls — action,
+// category, attributes, any field — makes verify find anything, nor makes
+// it count an anchor, in a copy from a SIEM or in a data dir.
+func TestCheckProducerContent(t *testing.T) {
+	s := newSigner(t, "kt-test")
+	l := standard(t, s)
+	real := string(l.checkpoint().Note) // a real signed checkpoint of size 16
+	fake := "kt.example/ledger\n99\n" + "rBWoOdLpZNGri1ICirosIfEUK3sAeT9zgLBMB+Jnvr8=\n\n— kt-test AAAA\n"
+	for _, b := range [][]byte{
+		producerBody(t, 1, ActionCheckpoint, nil, nil),
+		producerBody(t, 2, ActionCheckpoint, map[string]any{"checkpoint": "garbage", "tree_size": 3}, nil),
+		producerBody(t, 3, ActionCheckpoint, map[string]any{"checkpoint": real, "tree_size": 16}, nil),
+		producerBody(t, 4, ActionCheckpoint, map[string]any{"checkpoint": fake}, nil),
+		producerBody(t, 5, ActionCheckpoint, map[string]any{"checkpoint": real, "source": map[string]any{"kind": "ledger"}}, nil),
+		producerBody(t, 6, ActionGenesis, map[string]any{"public_key": "x", "origin": "other"}, nil),
+		producerBody(t, 7, "ledger.damage", map[string]any{"damage_id": "0@1"}, map[string]any{"record": "checkpoint"}),
+		producerBody(t, 8, ActionCheckpoint, map[string]any{"checkpoint": fake}, map[string]any{"source": "ledger"}),
+	} {
+		l.append(b)
+	}
+	l.events(2)
+	lines := l.lines()
+	for _, local := range []bool{false, true} {
+		got, st := run(t, keyringOf(t, s), input{lines: lines, local: local})
+		want := []string{fmt.Sprintf("warning: UNANCHORED seq=15..%d", len(lines)-1)}
+		if local {
+			want = []string{fmt.Sprintf("warning: UNANCHORED seq=0..%d", len(lines)-1)}
+		}
+		assert.Equal(t, want, keys(got), "local=%v", local)
+		assert.Equal(t, 2, st.Checkpoints, "only the ledger's own checkpoint entries")
+		if !local {
+			assert.Equal(t, int64(15), st.Anchored, "a producer's copy of a checkpoint anchors nothing")
+		}
+	}
+}
+
+// TestCheckLocalCheckpointTolerated: the host's own checkpoint file, torn
+// by a power cut, is a warning; one that verifies is checked.
+func TestCheckLocalCheckpointTolerated(t *testing.T) {
+	s := newSigner(t, "kt-test")
+	l := standard(t, s)
+	good := l.checkpoint().Note
+	for name, note := range map[string][]byte{
+		"empty":   nil,
+		"zeros":   make([]byte, 100),
+		"torn":    good[:len(good)-7],
+		"bad sig": append(bytes.Clone(good[:len(good)-6]), []byte("AAAA=\n")...),
+		"other key": func() []byte {
+			c, _ := SignCheckpoint(newSigner(t, "kt-other"), testOrigin, 16, l.checkpoint().Root)
+			return c.Note
+		}(),
+		"no newline": bytes.TrimSpace(good[:bytes.Index(good, []byte("\n\n"))]),
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := NewCheck(keyringOf(t, s))
+			c.Local = true
+			c.LocalCheckpoint(note, "checkpoint")
+			for i, line := range l.lines() {
+				c.Line(line, fmt.Sprintf("seg:%d", i))
+			}
+			got, _ := c.Finish()
+			for _, f := range got {
+				assert.True(t, f.Warning, "%s", f)
+			}
+			assert.Contains(t, keys(got), "warning: MALFORMED")
+		})
+	}
+	// A checkpoint that verifies covers entries that are not there.
+	c := NewCheck(keyringOf(t, s))
+	c.Local = true
+	c.LocalCheckpoint(good, "checkpoint")
+	for i, line := range l.lines()[:12] {
+		c.Line(line, fmt.Sprintf("seg:%d", i))
+	}
+	got, _ := c.Finish()
+	assert.Contains(t, keys(got), "TRUNCATED seq=12..15 size=16")
+}

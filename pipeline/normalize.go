@@ -1,12 +1,16 @@
 package pipeline
 
 import (
-	"math"
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -15,8 +19,9 @@ import (
 // "received_at".
 const TimeLayout = "2006-01-02T15:04:05.000000Z"
 
-// Categories lists the valid values of "category", plus CategoryOther for
-// actions whose prefix maps to none of them.
+// Categories lists the known values of "category", besides CategoryOther
+// (inferred for actions whose prefix maps to none of them). Another value
+// is kept as given, or mapped by the category map.
 var Categories = []string{
 	"authentication", "user_management", "team_management", "configuration",
 	"gateway", "policy", "secret", "export_job", "escalation",
@@ -26,18 +31,40 @@ var Categories = []string{
 // prefix does not map to one.
 const CategoryOther = "other"
 
-// Attribute names kt itself writes into "attributes".
+// Attribute names kt itself writes into "attributes". An input attribute
+// of the same name is moved aside (renamed with a suffix _2, _3, ...).
 const (
 	AttrDuplicateKeys   = "kt_duplicate_keys"
 	AttrNumbersAsString = "kt_numbers_as_strings"
 	AttrTimeInput       = "kt_time_input"
+	// AttrCategoryInput, AttrActorTypeInput and AttrOutcomeInput keep a
+	// category, actor type or outcome as the input gave it, when a mapping
+	// replaced it with a known value.
+	AttrCategoryInput  = "kt_category_input"
+	AttrActorTypeInput = "kt_actor_type_input"
+	AttrOutcomeInput   = "kt_outcome_input"
+	// AttrUnparsedDocuments lists the change documents (changes.before,
+	// changes.after) that looked like documents, did not parse, and were
+	// therefore redacted whole.
+	AttrUnparsedDocuments = "kt_unparsed_documents"
 )
+
+// SourceKindLedger is the source kind of the entries the ledger writes
+// itself; no record given to Normalize may claim it.
+const SourceKindLedger = "ledger"
+
+// ErrReservedSource is returned by Normalize for a Source whose Kind is
+// SourceKindLedger (in any case): a programming error of the caller, not
+// a fault of the record, so it is not a *FieldError.
+var ErrReservedSource = errors.New(`pipeline: source kind "ledger" is reserved for the ledger's own entries`)
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // Source says where a record came from; it becomes the event's "source"
 // object. File and Offset are for file sources only (offset is written
 // whenever File is set).
 type Source struct {
-	Kind   string // "webhook" or "file"
+	Kind   string // "webhook" or "file"; never SourceKindLedger
 	Name   string // the source's configured name
 	File   string
 	Offset int64
@@ -63,9 +90,14 @@ type Event struct {
 
 // Normalizer turns raw records into events. It is safe for concurrent use.
 type Normalizer struct {
-	opts  Options
-	paths [][]patSeg
-	work  sync.Pool // of *work
+	opts      Options
+	paths     [][]patSeg
+	names     map[string]struct{} // Options.RedactNames, folded
+	patterns  []*regexp.Regexp
+	category  vocabMap
+	actorType vocabMap
+	unmapped  [3]unmappedField // category, actor.type, outcome
+	work      sync.Pool        // of *work
 }
 
 // New returns a Normalizer for o (zero fields take their defaults).
@@ -74,7 +106,36 @@ func New(o Options) (*Normalizer, error) {
 		return nil, err
 	}
 	o = o.withDefaults()
-	return &Normalizer{opts: o, paths: compilePaths(o.RedactPaths)}, nil
+	n := &Normalizer{
+		opts:      o,
+		paths:     compilePaths(o.RedactPaths),
+		category:  newVocabMap(slices.Concat(Categories, []string{CategoryOther}), defaultCategoryMap, o.CategoryMap),
+		actorType: newVocabMap(ActorTypes, defaultActorTypeMap, o.ActorTypeMap),
+	}
+	if len(o.RedactNames) > 0 {
+		n.names = make(map[string]struct{}, len(o.RedactNames))
+		for _, name := range o.RedactNames {
+			n.names[string(foldName(nil, strings.TrimSpace(name)))] = struct{}{}
+		}
+	}
+	for _, p := range o.RedactPatterns {
+		re, err := compilePattern(p)
+		if err != nil {
+			return nil, err
+		}
+		n.patterns = append(n.patterns, re)
+	}
+	return n, nil
+}
+
+// isExtraName reports whether name is one of Options.RedactNames.
+func (n *Normalizer) isExtraName(name string) bool {
+	if len(n.names) == 0 {
+		return false
+	}
+	var buf [128]byte
+	_, ok := n.names[string(foldName(buf[:0], name))]
+	return ok
 }
 
 // NewID returns a new UUIDv7 in its canonical text form.
@@ -86,8 +147,12 @@ func NewID() string {
 	return id.String()
 }
 
+// state is what one normalization gathers on the way for "attributes".
 type state struct {
 	nBig, nDup int
+	// the input values that a mapping replaced
+	categoryInput, actorTypeInput, outcomeInput *value
+	unparsed                                    []value // paths of unparsed documents
 }
 
 func missing(field string) error { return &FieldError{Field: field, Reason: "missing"} }
@@ -110,6 +175,10 @@ func kindName(k kind) string {
 	return "an object"
 }
 
+// isText reports a string that was a string in the input (not a number
+// too big for float64, which the decoder keeps as a string).
+func isText(v *value) bool { return v.kind == kString && v.flag&flagBigNumber == 0 }
+
 // input holds the recognized top-level members of a record.
 type input struct {
 	id, time, action, category, outcome, reason *value
@@ -120,13 +189,18 @@ type input struct {
 }
 
 // Normalize validates, normalizes and redacts one raw record (the bytes of
-// one JSON value) and returns its canonical form. src becomes "source",
-// receivedAt "received_at" (zero means now). fallbackID is the id of a
-// record without one ("" means a new UUIDv7). Every refusal is a
-// *FieldError.
+// one JSON value, a UTF-8 byte order mark before it allowed) and returns
+// its canonical form. src becomes "source", receivedAt "received_at" (zero
+// means now). fallbackID is the id of a record without one ("" means a new
+// UUIDv7); it is held to the same limits as an id in the record. Every
+// refusal of the record is a *FieldError; a src of kind SourceKindLedger
+// is refused with ErrReservedSource.
 func (n *Normalizer) Normalize(raw []byte, src Source, receivedAt time.Time, fallbackID string) (*Event, error) {
+	if strings.EqualFold(src.Kind, SourceKindLedger) {
+		return nil, ErrReservedSource
+	}
 	w := n.getWork()
-	ev, err := n.normalize(w, raw, src, receivedAt, fallbackID)
+	ev, err := n.normalize(w, bytes.TrimPrefix(raw, utf8BOM), src, receivedAt, fallbackID)
 	n.putWork(w)
 	if err != nil {
 		return nil, err
@@ -227,16 +301,22 @@ func (n *Normalizer) normalize(w *work, raw []byte, src Source, receivedAt time.
 	if in.action == nil || in.action.kind == kNull || (in.action.kind == kString && in.action.s == "") {
 		return nil, missing("action")
 	}
-	if in.action.kind != kString {
+	if !isText(in.action) {
 		return nil, mustBe("action", "a string")
+	}
+	if len(in.action.s) > MaxNameBytes {
+		return nil, &FieldError{Field: "action", Reason: fmt.Sprintf("longer than %d bytes", MaxNameBytes)}
 	}
 	if !validAction(in.action.s) {
 		return nil, mustBe("action", "a dotted name without spaces or control characters")
 	}
+	if reservedAction(in.action.s) {
+		return nil, &FieldError{Field: "action", Reason: "reserved for kt's own ledger records"}
+	}
 	out = append(out, member{key: "action", v: *in.action})
 
 	// actor (with ip and user agent gathered from request and top level)
-	actor, err := n.actor(w, &in, &extras)
+	actor, err := n.actor(w, &in, &extras, &st)
 	if err != nil {
 		return nil, err
 	}
@@ -252,15 +332,11 @@ func (n *Normalizer) normalize(w *work, raw []byte, src Source, receivedAt time.
 	}
 
 	// category
-	switch {
-	case in.category == nil || in.category.kind == kNull:
-		ev.Category = inferCategory(in.action.s)
-	case in.category.kind == kString && isCategory(in.category.s):
-		ev.Category = canonicalCategory(in.category.s)
-	default:
-		return nil, mustBe("category", "one of "+strings.Join(Categories, ", ")+", "+CategoryOther)
+	catV, err := n.categoryOf(&in, ev, &st)
+	if err != nil {
+		return nil, err
 	}
-	out = append(out, member{key: "category", v: plainStr(ev.Category)})
+	out = append(out, member{key: "category", v: catV})
 
 	// changes
 	if in.changes != nil && in.changes.kind != kNull {
@@ -272,15 +348,20 @@ func (n *Normalizer) normalize(w *work, raw []byte, src Source, receivedAt time.
 		for i := range ch.kids {
 			m := &ch.kids[i]
 			if !m.dup && (m.key == "before" || m.key == "after") && m.v.kind == kString {
-				if doc, ok := n.parseDoc(w, m.v.s, 2, &st); ok {
+				switch doc, k := n.parseDoc(w, m.v.s, 2, &st); k {
+				case docTree:
 					m.v = doc
+				case docUnparsed:
+					// Possibly secret, never stored as it is.
+					w.mbuf = redactInto(w.mac, w.mbuf, &m.v)
+					st.unparsed = append(st.unparsed, plainStr("changes."+m.key))
 				}
 			}
 		}
 		out = append(out, member{key: "changes", v: ch})
 	}
 
-	if err := optString(&out, "correlation_id", in.corrID); err != nil {
+	if err := optID(&out, "correlation_id", in.corrID, &st); err != nil {
 		return nil, err
 	}
 
@@ -289,12 +370,18 @@ func (n *Normalizer) normalize(w *work, raw []byte, src Source, receivedAt time.
 	var idFlag uint8
 	switch {
 	case in.id == nil || in.id.kind == kNull || (in.id.kind == kString && in.id.s == ""):
+		if err := n.checkFallbackID(fallbackID); err != nil {
+			return nil, err
+		}
 		ev.ID = fallbackID
 		if ev.ID == "" {
 			ev.ID = NewID()
 		}
 		ev.Action = strings.Clone(in.action.s)
 	case in.id.kind == kString || in.id.kind == kNumber:
+		if len(in.id.s) > n.opts.MaxIDBytes {
+			return nil, &FieldError{Field: "id", Reason: fmt.Sprintf("longer than %d bytes", n.opts.MaxIDBytes)}
+		}
 		both := in.id.s + in.action.s
 		ev.ID, ev.Action = both[:len(in.id.s)], both[len(in.id.s):]
 		idFlag = in.id.flag & flagPlain
@@ -303,29 +390,23 @@ func (n *Normalizer) normalize(w *work, raw []byte, src Source, receivedAt time.
 	}
 	out = append(out, member{key: "id", v: value{kind: kString, s: ev.ID, flag: idFlag}})
 
-	if err := optString(&out, "org_id", in.orgID); err != nil {
+	if err := optID(&out, "org_id", in.orgID, &st); err != nil {
 		return nil, err
 	}
 
 	// outcome
-	outcome := "success"
-	if in.outcome != nil && in.outcome.kind != kNull {
-		o, ok := "", false
-		if in.outcome.kind == kString {
-			o, ok = canonicalOutcome(in.outcome.s)
-		} else if in.outcome.kind == kTrue {
-			o, ok = "success", true
-		} else if in.outcome.kind == kFalse {
-			o, ok = "failure", true
-		}
-		if !ok {
-			return nil, mustBe("outcome", "success or failure")
-		}
-		outcome = o
-	}
-	out = append(out, member{key: "outcome", v: plainStr(outcome)})
-	if err := optString(&out, "reason", in.reason); err != nil {
+	outV, err := n.outcomeOf(in.outcome, &st)
+	if err != nil {
 		return nil, err
+	}
+	out = append(out, member{key: "outcome", v: outV})
+	if in.reason != nil && in.reason.kind != kNull {
+		if in.reason.kind == kString {
+			out = append(out, member{key: "reason", v: *in.reason})
+		} else {
+			// A structured reason means something: keep it, as an attribute.
+			extras = append(extras, member{key: "reason", v: *in.reason})
+		}
 	}
 
 	// received_at
@@ -334,7 +415,7 @@ func (n *Normalizer) normalize(w *work, raw []byte, src Source, receivedAt time.
 	}
 	out = append(out, member{key: "received_at", v: plainStr(formatTime(w.recv[:0], receivedAt))})
 
-	if err := optString(&out, "request_id", in.requestID); err != nil {
+	if err := optID(&out, "request_id", in.requestID, &st); err != nil {
 		return nil, err
 	}
 
@@ -357,20 +438,8 @@ func (n *Normalizer) normalize(w *work, raw []byte, src Source, receivedAt time.
 	}
 
 	// target
-	if in.target != nil && in.target.kind != kNull {
-		switch in.target.kind {
-		case kObject:
-			for _, k := range []string{"type", "id", "name"} {
-				if v := in.target.get(k); v != nil && v.kind != kString && v.kind != kNull {
-					return nil, mustBe("target."+k, "a string")
-				}
-			}
-			out = append(out, member{key: "target", v: *in.target})
-		case kString:
-			out = append(out, member{key: "target", v: value{kind: kObject, kids: []member{{key: "id", v: *in.target}}}})
-		default:
-			return nil, mustBe("target", "an object")
-		}
+	if err := target(&out, in.target, &st); err != nil {
+		return nil, err
 	}
 
 	// time
@@ -401,8 +470,9 @@ func (n *Normalizer) normalize(w *work, raw []byte, src Source, receivedAt time.
 		buf:       w.mbuf,
 		path:      w.path[:0],
 		dups:      w.dups[:0],
+		spans:     w.spans[:0],
 	}
-	defer func() { w.mbuf, w.path, w.dups = wk.buf, wk.path[:0], wk.dups }()
+	defer func() { w.mbuf, w.path, w.dups, w.spans = wk.buf, wk.path[:0], wk.dups, wk.spans[:0] }()
 	for i := range out {
 		switch out[i].key {
 		case "action", "category", "id", "time", "received_at", "source", "outcome":
@@ -430,6 +500,18 @@ func (n *Normalizer) normalize(w *work, raw []byte, src Source, receivedAt time.
 		if paths := collectBig(&probe, nil, nil); len(paths) > 0 {
 			attrs.addOwn(AttrNumbersAsString, value{kind: kArray, kids: wrap(paths)})
 		}
+	}
+	if st.categoryInput != nil {
+		attrs.addOwn(AttrCategoryInput, *st.categoryInput)
+	}
+	if st.actorTypeInput != nil {
+		attrs.addOwn(AttrActorTypeInput, *st.actorTypeInput)
+	}
+	if st.outcomeInput != nil {
+		attrs.addOwn(AttrOutcomeInput, *st.outcomeInput)
+	}
+	if len(st.unparsed) > 0 {
+		attrs.addOwn(AttrUnparsedDocuments, value{kind: kArray, kids: wrap(st.unparsed)})
 	}
 	if len(attrs.kids) > 0 {
 		out = append(out, member{key: "attributes", v: value{kind: kObject, kids: attrs.kids}})
@@ -462,6 +544,9 @@ func (n *Normalizer) normalize(w *work, raw []byte, src Source, receivedAt time.
 	}
 	b = append(b, '}')
 	w.body = b
+	if len(b) > n.opts.MaxEventBytes {
+		return nil, &FieldError{Reason: fmt.Sprintf("event of %d bytes (normalized) is larger than the limit of %d bytes", len(b), n.opts.MaxEventBytes)}
+	}
 	ev.Body = append([]byte(nil), b...)
 	from := 0
 	for _, c := range cuts[:nc] {
@@ -471,6 +556,19 @@ func (n *Normalizer) normalize(w *work, raw []byte, src Source, receivedAt time.
 	w.sum.Write(b[from:])
 	copy(ev.Digest[:], w.sum.Sum(w.digest[:0]))
 	return ev, nil
+}
+
+// checkFallbackID holds the id a source gave for a record without one (a
+// webhook-id or Idempotency-Key header, say) to the limits of an id.
+func (n *Normalizer) checkFallbackID(id string) error {
+	const whose = " (the id the source gave for a record without one)"
+	if len(id) > n.opts.MaxIDBytes {
+		return &FieldError{Field: "id", Reason: fmt.Sprintf("longer than %d bytes", n.opts.MaxIDBytes) + whose}
+	}
+	if !utf8.ValidString(id) {
+		return &FieldError{Field: "id", Reason: "not valid UTF-8" + whose}
+	}
+	return nil
 }
 
 func wrap(vs []value) []member {
@@ -488,359 +586,9 @@ func validAction(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if r <= ' ' || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == 0x2028 || r == 0x2029 {
+		if r <= ' ' || isControl(r) {
 			return false
 		}
 	}
 	return true
-}
-
-func optString(out *[]member, key string, v *value) error {
-	if v == nil || v.kind == kNull {
-		return nil
-	}
-	if v.kind != kString {
-		return mustBe(key, "a string")
-	}
-	*out = append(*out, member{key: key, v: *v})
-	return nil
-}
-
-// actor builds the actor object and takes ip/user_agent from request.* or
-// the top level when the actor lacks them; what is not moved stays for
-// attributes.
-func (n *Normalizer) actor(w *work, in *input, extras *[]member) (value, error) {
-	if in.actor == nil || in.actor.kind == kNull {
-		return value{}, missing("actor")
-	}
-	a := value{kind: kObject, kids: w.actor[:0]}
-	defer func() { w.actor = a.kids }()
-	switch in.actor.kind {
-	case kString:
-		if in.actor.s == "" {
-			return value{}, missing("actor")
-		}
-		a.kids = append(a.kids, member{key: "id", v: *in.actor}, member{key: "type", v: str("user")})
-	case kObject:
-		hasType, hasID := false, false
-		for i := range in.actor.kids {
-			m := &in.actor.kids[i]
-			if !m.dup {
-				switch m.key {
-				case "type", "id", "name", "ip", "user_agent":
-					if m.v.kind == kNull {
-						continue
-					}
-					if m.v.kind != kString {
-						return value{}, mustBe("actor."+m.key, "a string")
-					}
-					switch m.key {
-					case "type":
-						switch m.v.s {
-						case "user", "api_token", "system":
-						default:
-							return value{}, mustBe("actor.type", "one of user, api_token, system")
-						}
-						hasType = true
-					case "id":
-						hasID = m.v.s != ""
-					case "name":
-						hasID = hasID || m.v.s != ""
-					}
-				}
-			}
-			a.kids = append(a.kids, *m)
-		}
-		if !hasID {
-			return value{}, missing("actor.id")
-		}
-		if !hasType {
-			a.kids = append(a.kids, member{key: "type", plain: true, v: plainStr("user")})
-		}
-	default:
-		return value{}, mustBe("actor", "an object or a string")
-	}
-	// ip and user_agent
-	take := func(key string, v *value) bool {
-		if v == nil || v.kind != kString || v.s == "" || a.get(key) != nil {
-			return false
-		}
-		a.kids = append(a.kids, member{key: key, v: *v})
-		return true
-	}
-	if in.request != nil {
-		kept := w.request[:0]
-		for i := range in.request.kids {
-			m := &in.request.kids[i]
-			if !m.dup && (m.key == "ip" || m.key == "user_agent") && take(m.key, &m.v) {
-				continue
-			}
-			kept = append(kept, *m)
-		}
-		w.request = kept
-		if len(kept) > 0 {
-			*extras = append(*extras, member{key: "request", v: value{kind: kObject, kids: kept}})
-		}
-	}
-	for _, c := range []struct {
-		key, into string
-		v         *value
-	}{{"ip", "ip", in.ip}, {"source_ip", "ip", in.sourceIP}, {"user_agent", "user_agent", in.userAgent}} {
-		if c.v == nil {
-			continue
-		}
-		if !take(c.into, c.v) {
-			*extras = append(*extras, member{key: c.key, v: *c.v})
-		}
-	}
-	return a, nil
-}
-
-var categoryPrefixes = []struct{ prefix, category string }{
-	{"auth.", "authentication"},
-	{"member.", "user_management"},
-	{"user.", "user_management"},
-	{"role.", "user_management"},
-	{"team.", "team_management"},
-	{"config.", "configuration"},
-	{"gateway.", "gateway"},
-	{"policy.", "policy"},
-	{"secret.", "secret"},
-	{"export.", "export_job"},
-	{"export_job.", "export_job"},
-	{"escalation.", "escalation"},
-}
-
-func inferCategory(action string) string {
-	for _, p := range categoryPrefixes {
-		if strings.HasPrefix(action, p.prefix) {
-			return p.category
-		}
-	}
-	return CategoryOther
-}
-
-func isCategory(s string) bool { return canonicalCategory(s) != "" }
-
-func canonicalCategory(s string) string {
-	if s == CategoryOther {
-		return CategoryOther
-	}
-	for _, c := range Categories {
-		if s == c {
-			return c
-		}
-	}
-	return ""
-}
-
-func canonicalOutcome(s string) (string, bool) {
-	switch strings.ToLower(s) {
-	case "success", "ok", "succeeded":
-		return "success", true
-	case "failure", "failed", "fail", "error", "denied":
-		return "failure", true
-	}
-	return "", false
-}
-
-// formatTime appends t in TimeLayout (UTC) to b, which the result aliases.
-func formatTime(b []byte, t time.Time) string {
-	t = t.UTC()
-	year, month, day := t.Date()
-	if year < 0 || year > 9999 {
-		b = t.AppendFormat(b, TimeLayout)
-	} else {
-		hour, minute, sec := t.Clock()
-		b = appendDigits(b, year, 4)
-		b = append(b, '-')
-		b = appendDigits(b, int(month), 2)
-		b = append(b, '-')
-		b = appendDigits(b, day, 2)
-		b = append(b, 'T')
-		b = appendDigits(b, hour, 2)
-		b = append(b, ':')
-		b = appendDigits(b, minute, 2)
-		b = append(b, ':')
-		b = appendDigits(b, sec, 2)
-		b = append(b, '.')
-		b = appendDigits(b, t.Nanosecond()/1000, 6)
-		b = append(b, 'Z')
-	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
-}
-
-// appendDigits appends the n low decimal digits of v >= 0.
-func appendDigits(b []byte, v, n int) []byte {
-	for i := n - 1; i >= 0; i-- {
-		b = append(b, 0)
-	}
-	for i := len(b) - 1; i >= len(b)-n; i-- {
-		b[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return b
-}
-
-// parseTime accepts RFC 3339 with any precision and offset (also with a
-// space or lower-case t/z), and epoch seconds or milliseconds as a number
-// or a numeric string.
-func parseTime(v *value) (time.Time, bool) {
-	var t time.Time
-	switch {
-	case v.kind == kNumber:
-		return epochText(v.s)
-	case v.kind == kString && v.flag&flagBigNumber == 0:
-		s := v.s
-		if len(s) > 0 && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9')) && !strings.ContainsAny(s, "T:t ") {
-			if !isJSONNumber(s) {
-				return t, false
-			}
-			return epochText(s)
-		}
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil && len(s) > 10 && (s[10] == ' ' || s[10] == 't' || s[len(s)-1] == 'z') {
-			b := []byte(s)
-			b[10] = 'T'
-			if b[len(b)-1] == 'z' {
-				b[len(b)-1] = 'Z'
-			}
-			t, err = time.Parse(time.RFC3339Nano, string(b))
-		}
-		if err != nil {
-			return t, false
-		}
-		t = t.UTC()
-		if t.Year() < 1 || t.Year() > 9999 {
-			return t, false
-		}
-		return t, true
-	}
-	return t, false
-}
-
-const (
-	minEpoch = -62135596800 // 0001-01-01T00:00:00Z
-	maxEpoch = 253402300799 // 9999-12-31T23:59:59Z
-)
-
-// epochText reads epoch seconds, or milliseconds when |n| >= 1e11, from a
-// JSON number text, exactly for plain decimals.
-func epochText(s string) (time.Time, bool) {
-	if strings.ContainsAny(s, "eE") {
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return time.Time{}, false
-		}
-		s = strconv.FormatFloat(f, 'f', -1, 64)
-	}
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	ip, fp, _ := strings.Cut(s, ".")
-	if len(ip) > 16 {
-		return time.Time{}, false
-	}
-	whole, err := strconv.ParseInt(ip, 10, 64)
-	if err != nil {
-		return time.Time{}, false
-	}
-	unitDigits := 9 // fraction digits of a nanosecond count
-	if whole >= 1e11 {
-		unitDigits = 6
-	}
-	if len(fp) > unitDigits {
-		fp = fp[:unitDigits]
-	}
-	fp += strings.Repeat("0", unitDigits-len(fp))
-	frac, err := strconv.ParseInt(fp, 10, 64)
-	if err != nil {
-		return time.Time{}, false
-	}
-	var sec, ns int64
-	if unitDigits == 6 {
-		sec, ns = whole/1000, (whole%1000)*1e6+frac
-	} else {
-		sec, ns = whole, frac
-	}
-	if neg {
-		sec, ns = -sec, -ns
-	}
-	if sec < minEpoch || sec > maxEpoch {
-		return time.Time{}, false
-	}
-	return time.Unix(sec, ns).UTC(), true
-}
-
-// attrSet builds "attributes": input members keep their names; a clash
-// gets a suffix (_2, _3, ...) so nothing is lost; kt's own markers take
-// their reserved names and move an input member of that name aside.
-type attrSet struct {
-	kids []member
-	idx  map[string]struct{}
-}
-
-func (a *attrSet) has(key string) bool {
-	if a.idx != nil {
-		_, ok := a.idx[key]
-		return ok
-	}
-	for i := range a.kids {
-		if !a.kids[i].dup && a.kids[i].key == key {
-			return true
-		}
-	}
-	return false
-}
-
-func (a *attrSet) put(m member) {
-	a.kids = append(a.kids, m)
-	if m.dup {
-		return
-	}
-	if a.idx == nil && len(a.kids) > 32 {
-		a.idx = make(map[string]struct{}, 64)
-		for i := range a.kids {
-			if !a.kids[i].dup {
-				a.idx[a.kids[i].key] = struct{}{}
-			}
-		}
-	}
-	if a.idx != nil {
-		a.idx[m.key] = struct{}{}
-	}
-}
-
-func (a *attrSet) free(key string) string {
-	if !a.has(key) {
-		return key
-	}
-	for i := 2; ; i++ {
-		k := key + "_" + strconv.Itoa(i)
-		if !a.has(k) {
-			return k
-		}
-	}
-}
-
-func (a *attrSet) addInput(m member) {
-	if !m.dup {
-		m.key = a.free(m.key)
-	}
-	a.put(m)
-}
-
-func (a *attrSet) addOwn(key string, v value) {
-	if a.has(key) {
-		nk := a.free(key)
-		for i := range a.kids {
-			if !a.kids[i].dup && a.kids[i].key == key {
-				a.kids[i].key = nk
-				if a.idx != nil {
-					a.idx[nk] = struct{}{}
-				}
-				break
-			}
-		}
-	}
-	a.put(member{key: key, v: v})
 }

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
@@ -12,18 +11,15 @@ import (
 
 // RedactedPrefix starts every redacted value: "hmac-sha256:" followed by
 // 64 lower-case hex digits of HMAC-SHA256(RedactKey, input), where input is
-// the raw string for a string and the RFC 8785 text for any other value.
+// the raw string for a string (or the secret part of a string) and the RFC
+// 8785 text for any other value.
 const RedactedPrefix = "hmac-sha256:"
 
-// secretKeys are member names (ASCII case-insensitive, '-' = '_') whose
-// values are always redacted, whole subtree, at any depth.
-var secretKeys = []string{
-	"password", "passwd", "secret", "client_secret", "token", "access_token",
-	"refresh_token", "api_key", "apikey", "private_key", "secret_key",
-	"credentials", "authorization", "cookie",
-}
+// redactedLen is the length of a redaction result.
+const redactedLen = len(RedactedPrefix) + 2*sha256.Size
 
-// keyEqual is ASCII case-insensitive equality that also treats '-' as '_'.
+// keyEqual is ASCII case-insensitive equality that also treats '-' as '_';
+// name is lower-case.
 func keyEqual(key, name string) bool {
 	if len(key) != len(name) {
 		return false
@@ -42,33 +38,10 @@ func keyEqual(key, name string) bool {
 	return true
 }
 
-func isSecretKey(key string) bool {
-	// secretKeys by length, tried only against names of that length.
-	switch len(key) {
-	case 5:
-		return keyEqual(key, "token")
-	case 6:
-		return keyEqual(key, "passwd") || keyEqual(key, "secret") || keyEqual(key, "apikey") || keyEqual(key, "cookie")
-	case 7:
-		return keyEqual(key, "api_key")
-	case 8:
-		return keyEqual(key, "password")
-	case 10:
-		return keyEqual(key, "secret_key")
-	case 11:
-		return keyEqual(key, "private_key") || keyEqual(key, "credentials")
-	case 12:
-		return keyEqual(key, "access_token")
-	case 13:
-		return keyEqual(key, "client_secret") || keyEqual(key, "refresh_token") || keyEqual(key, "authorization")
-	}
-	return false
-}
-
 // isRedacted reports whether s already is a redaction result, which is left
 // alone so that normalizing a normalized event again is stable.
 func isRedacted(s string) bool {
-	if len(s) != len(RedactedPrefix)+64 || !strings.HasPrefix(s, RedactedPrefix) {
+	if len(s) != redactedLen || !strings.HasPrefix(s, RedactedPrefix) {
 		return false
 	}
 	for i := len(RedactedPrefix); i < len(s); i++ {
@@ -108,13 +81,16 @@ type walker struct {
 	n         *Normalizer
 	secretCat bool
 	path      []seg
-	mac       hash.Hash
+	mac       hash.Hash // HMAC-SHA256 under the redact key
 	buf       []byte
 	takeDups  bool
 	dups      []value // {path, value} objects
 	// noPath is set when nothing reads path (no RedactPaths, no
 	// duplicates to record), so walk does not keep it.
 	noPath bool
+	spans  []span // shape scanner output, reused
+	// text is set for the text of a refused record: see shapeSpans.
+	text bool
 }
 
 func (w *walker) pathMatches() bool {
@@ -147,7 +123,7 @@ func (w *walker) pathMatches() bool {
 // shouldRedact decides for the member at the current path named key.
 func (w *walker) shouldRedact(key string, isIndex bool) bool {
 	if !isIndex {
-		if isSecretKey(key) {
+		if isSecretName(key) || (w.n.names != nil && w.n.isExtraName(key)) {
 			return true
 		}
 		if w.secretCat && keyEqual(key, "value") {
@@ -157,42 +133,124 @@ func (w *walker) shouldRedact(key string, isIndex bool) bool {
 	return len(w.n.paths) > 0 && w.pathMatches()
 }
 
-func (w *walker) redact(v *value) {
-	if v.kind == kString && isRedacted(v.s) {
+func (w *walker) redact(v *value) { w.buf = redactInto(w.mac, w.buf, v) }
+
+// redactInto replaces v by its redaction (unless it already is one), using
+// mac (keyed; reset here) and buf (scratch, returned for reuse).
+func redactInto(mac hash.Hash, buf []byte, v *value) []byte {
+	switch {
+	case v.kind == kTrue || v.kind == kFalse || v.kind == kNull:
+		return buf // holds no secret: a flag such as "secrets": true stays
+	case v.kind == kString && isRedacted(v.s):
+		return buf
+	}
+	mac.Reset()
+	if v.kind == kString {
+		mac.Write(unsafe.Slice(unsafe.StringData(v.s), len(v.s)))
+	} else {
+		buf = appendValue(buf[:0], v)
+		mac.Write(buf)
+		clear(buf) // pooled: keep no secret in it
+	}
+	out := appendRedacted(make([]byte, 0, redactedLen), mac)
+	*v = value{kind: kString, s: unsafe.String(unsafe.SliceData(out), len(out)), flag: flagPlain}
+	return buf
+}
+
+// appendRedacted appends RedactedPrefix and the hex of mac's sum.
+func appendRedacted(b []byte, mac hash.Hash) []byte {
+	var sum [sha256.Size]byte
+	mac.Sum(sum[:0])
+	b = append(b, RedactedPrefix...)
+	return hex.AppendEncode(b, sum[:])
+}
+
+// shapes redacts the parts of s that are secret by their shape (and by the
+// configured patterns), and reports whether it changed anything.
+func (w *walker) shapes(s string) (string, bool) {
+	if len(s) < minShapeLen && w.n.patterns == nil && !hasPairByte(s) {
+		return s, false // the common short string, without a call
+	}
+	w.spans = w.n.shapeSpans(s, w.spans[:0], w.text)
+	if len(w.spans) == 0 {
+		return s, false
+	}
+	return redactSpans(w.mac, s, cleanSpans(s, w.spans))
+}
+
+// redactSpans replaces each span of s by the redaction of its text.
+func redactSpans(mac hash.Hash, s string, spans []span) (string, bool) {
+	var b []byte
+	from := 0
+	for _, sp := range spans {
+		sec := s[sp.start:sp.end]
+		if isRedacted(sec) {
+			continue
+		}
+		if b == nil {
+			b = make([]byte, 0, len(s)+len(spans)*redactedLen)
+		}
+		b = append(b, s[from:sp.start]...)
+		mac.Reset()
+		mac.Write(unsafe.Slice(unsafe.StringData(sec), len(sec)))
+		b = appendRedacted(b, mac)
+		from = sp.end
+	}
+	if b == nil {
+		return s, false
+	}
+	b = append(b, s[from:]...)
+	return unsafe.String(unsafe.SliceData(b), len(b)), true
+}
+
+// shapeValue applies shapes to a string value.
+func (w *walker) shapeValue(v *value) {
+	if s, ok := w.shapes(v.s); ok {
+		v.s = s
+		v.flag &^= flagPlain
+		if plainPrefix(s) == len(s) {
+			v.flag |= flagPlain
+		}
+	}
+}
+
+// minShapeKey is the shortest member name scanned for shapes: a shorter
+// one has no room for a credential with its context.
+const minShapeKey = 16
+
+// shapeKey applies shapes to a member name.
+func (w *walker) shapeKey(m *member) {
+	if len(m.key) < minShapeKey {
 		return
 	}
-	if w.mac == nil {
-		w.mac = hmac.New(sha256.New, w.n.opts.RedactKey)
-	} else {
-		w.mac.Reset()
+	if s, ok := w.shapes(m.key); ok {
+		m.key = s
+		m.plain = plainPrefix(s) == len(s)
 	}
-	if v.kind == kString {
-		w.mac.Write(unsafe.Slice(unsafe.StringData(v.s), len(v.s)))
-	} else {
-		w.buf = appendValue(w.buf[:0], v)
-		w.mac.Write(w.buf)
-		clear(w.buf) // pooled: keep no secret in it
-	}
-	var sum [sha256.Size]byte
-	w.mac.Sum(sum[:0])
-	out := make([]byte, len(RedactedPrefix)+hex.EncodedLen(len(sum)))
-	copy(out, RedactedPrefix)
-	hex.Encode(out[len(RedactedPrefix):], sum[:])
-	*v = value{kind: kString, s: string(out)}
 }
 
 // member walks one member (already pushed on w.path).
 func (w *walker) member(m *member, isIndex bool) {
 	if w.shouldRedact(m.key, isIndex) {
 		w.redact(&m.v)
-		return
+	} else {
+		w.walk(&m.v)
 	}
-	w.walk(&m.v)
+	if !isIndex {
+		w.shapeKey(m)
+	}
 }
 
 // walk redacts inside v and, when takeDups, moves duplicate members out.
 func (w *walker) walk(v *value) {
 	switch v.kind {
+	case kString:
+		// A short string without '=' or ':' can hold no shape: decided
+		// here, without a call, for the many short values of an event.
+		if (len(v.s) >= minShapeLen || w.n.patterns != nil || hasPairByte(v.s)) &&
+			v.flag&flagBigNumber == 0 && !isRedacted(v.s) {
+			w.shapeValue(v)
+		}
 	case kArray:
 		if w.noPath {
 			for i := range v.kids {

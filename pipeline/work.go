@@ -24,6 +24,7 @@ type work struct {
 	actor, request, changes     []member
 	src                         [4]member
 	dups                        []value
+	spans                       []span // redaction: secret parts of a string
 
 	mac    hash.Hash // HMAC-SHA256 under the redact key
 	sum    hash.Hash // SHA-256 of the digest
@@ -81,6 +82,10 @@ func (n *Normalizer) putWork(w *work) {
 	w.request = reset(w.request)
 	w.changes = reset(w.changes)
 	w.src = [4]member{}
+	w.spans = w.spans[:0]
+	if cap(w.spans) > maxPooledMembers {
+		w.spans = nil
+	}
 	clear(w.dups)
 	w.dups = w.dups[:0]
 	if cap(w.dups) > maxPooledMembers {

@@ -12,15 +12,29 @@ import (
 // (aliases included), so an alias bomb is kept as a string, not expanded.
 const maxDocNodes = 100000
 
+// docKind says what parseDoc made of a change document given as a string.
+type docKind uint8
+
+const (
+	// docScalar: not a document (a scalar, or one line that does not look
+	// like one): the string is kept, and goes through the shape rules.
+	docScalar docKind = iota
+	// docTree: a JSON or YAML mapping or sequence, returned as a tree.
+	docTree
+	// docUnparsed: looks like a document but does not parse (or breaks a
+	// limit): the caller redacts it whole, since it may hold secrets that
+	// no rule can find in it.
+	docUnparsed
+)
+
 // parseDoc turns a change document given as a string into a tree: JSON
 // first (exact numbers and duplicate keys kept), then YAML. Only a mapping
-// or a sequence counts as a document; anything else, or anything that does
-// not parse or nests deeper than the limit, leaves ok false and the caller
-// keeps the string. base is the depth the document is placed at.
-func (n *Normalizer) parseDoc(w *work, s string, base int, st *state) (value, bool) {
+// or a sequence counts as a document. base is the depth the document is
+// placed at.
+func (n *Normalizer) parseDoc(w *work, s string, base int, st *state) (value, docKind) {
 	t := strings.TrimSpace(s)
 	if t == "" {
-		return value{}, false
+		return value{}, docScalar
 	}
 	if t[0] == '{' || t[0] == '[' {
 		d := n.decoder(w, []byte(t), true)
@@ -29,17 +43,21 @@ func (n *Normalizer) parseDoc(w *work, s string, base int, st *state) (value, bo
 		if err == nil {
 			st.nBig += d.nBig
 			st.nDup += d.nDup
-			return v, true
+			return v, docTree
 		}
+	}
+	unparsed := docScalar
+	if looksLikeDoc(t) {
+		unparsed = docUnparsed
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal([]byte(s), &root); err != nil {
-		return value{}, false
+		return value{}, unparsed
 	}
 	doc := &root
 	if doc.Kind == yaml.DocumentNode {
 		if len(doc.Content) != 1 {
-			return value{}, false
+			return value{}, unparsed
 		}
 		doc = doc.Content[0]
 	}
@@ -47,16 +65,30 @@ func (n *Normalizer) parseDoc(w *work, s string, base int, st *state) (value, bo
 		doc = doc.Alias
 	}
 	if doc.Kind != yaml.MappingNode && doc.Kind != yaml.SequenceNode {
-		return value{}, false
+		return value{}, docScalar
 	}
 	c := yconv{maxDepth: n.opts.MaxDepth, maxField: n.opts.MaxFieldBytes}
 	v, ok := c.node(doc, base+1)
 	if !ok {
-		return value{}, false
+		return value{}, docUnparsed
 	}
 	st.nBig += c.nBig
 	st.nDup += c.nDup
-	return v, true
+	return v, docTree
+}
+
+// looksLikeDoc reports whether a trimmed string looks like a JSON or YAML
+// document rather than a scalar: several lines, a '{' or '[' first, a
+// first line "key:" or "key: ..." or a sequence item "- ...".
+func looksLikeDoc(t string) bool {
+	if strings.ContainsAny(t, "\n\r") || t[0] == '{' || t[0] == '[' {
+		return true
+	}
+	if t == "-" || strings.HasPrefix(t, "- ") {
+		return true
+	}
+	k := strings.IndexByte(t, ':')
+	return k > 0 && t[0] != '#' && (k == len(t)-1 || t[k+1] == ' ' || t[k+1] == '\t')
 }
 
 type yconv struct {

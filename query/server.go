@@ -6,46 +6,58 @@
 //	GET /metrics   Prometheus text format
 //	GET /v1/status the agent's state as JSON: ledger, sources, sinks (what `kt status` prints)
 //
-// When a token is configured, /metrics and /v1/status need
-// "Authorization: Bearer <token>"; the health endpoints stay open for
-// probes.
+// When a token is configured, /metrics, /v1/status and the extra routes
+// need "Authorization: Bearer <token>" (the scheme in any case); the
+// health endpoints stay open for probes. With tls.client_ca_file, every
+// connection needs a client certificate signed by it. Refused requests are
+// logged, rate-limited. TLS, the exposure rule and the limits are those of
+// internal/listener.
 package query
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"fmt"
-	"net"
+	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/keeptrusts/kt/internal/listener"
 )
 
 // Server is the query API listener.
 type Server struct {
-	srv *http.Server
-	ln  net.Listener
+	srv *listener.Server
 }
 
 // Options configure a Server.
 type Options struct {
-	Listen   string               // host:port
-	Token    string               // bearer token for /metrics and /v1/status; "" = none
+	Listen string // host:port; when "", Listener.Listen
+	Token  string // bearer token for /metrics, /v1/status and Routes; "" = none
+	// Listener is the rest of the query_api block: TLS, limits, timeouts.
+	// Zero fields take the defaults of internal/listener.
+	Listener listener.Config
 	Registry *prometheus.Registry // what /metrics serves
 	Ready    func() string        // "" when ready, else why not
 	Status   func() any           // the /v1/status document, encoded as JSON; nil = 404
+	// Routes are more endpoints, pattern (as http.ServeMux takes it, e.g.
+	// "POST /v1/damage/ack") -> handler, behind the same authentication
+	// as /v1/status. A pattern that conflicts with another is an error.
+	Routes map[string]http.Handler
+	Logger *slog.Logger // nil = discard
 }
 
-// New binds listen.
+// New binds the listener and logs its start warnings; it serves nothing
+// until Run.
 func New(o Options) (*Server, error) {
-	listen, token, reg, ready := o.Listen, o.Token, o.Registry, o.Ready
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return nil, fmt.Errorf("query api: listen: %w", err)
+	lc := o.Listener
+	if o.Listen != "" {
+		lc.Listen = o.Listen
 	}
+	token, reg, ready := o.Token, o.Registry, o.Ready
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -60,47 +72,55 @@ func New(o Options) (*Server, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	authorized := func(w http.ResponseWriter, r *http.Request) bool {
-		if token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="kt"`)
-			http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
-			return false
-		}
-		return true
-	}
-	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		if authorized(w, r) {
-			metrics.ServeHTTP(w, r)
-		}
-	})
-	if o.Status != nil {
-		mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-			if !authorized(w, r) {
+	s := &Server{}
+	authed := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if token != "" && !listener.BearerOK(r, token) {
+				s.srv.Denied(r, "missing or wrong bearer token")
+				w.Header().Set("WWW-Authenticate", `Bearer realm="kt"`)
+				http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
 				return
 			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	mux.Handle("GET /metrics", authed(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	if o.Status != nil {
+		mux.Handle("GET /v1/status", authed(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			enc := json.NewEncoder(w)
 			enc.SetIndent("", "  ")
 			_ = enc.Encode(o.Status())
-		})
+		})))
 	}
-	return &Server{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}, nil
+	for pattern, h := range o.Routes {
+		if err := handle(mux, pattern, authed(h)); err != nil {
+			return nil, fmt.Errorf("query api: route %q: %v", pattern, err)
+		}
+	}
+	auth := Config{Config: lc, Token: token}.auth()
+	srv, err := listener.New(lc, mux, listener.Options{Name: "query api", Auth: auth, Logger: o.Logger, ShutdownTimeout: 5 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	s.srv = srv
+	return s, nil
+}
+
+// handle registers h on mux, turning ServeMux's panic on a bad or
+// conflicting pattern into an error.
+func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	mux.Handle(pattern, h)
+	return nil
 }
 
 // Addr returns the bound address.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+func (s *Server) Addr() string { return s.srv.Addr() }
 
 // Run serves until ctx is done.
-func (s *Server) Run(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("query api: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return s.srv.Shutdown(sctx)
-}
+func (s *Server) Run(ctx context.Context) error { return s.srv.Run(ctx) }

@@ -10,25 +10,41 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/keeptrusts/kt/internal/atomicfile"
 )
 
 // Cursors stores, per sink, the seq of the next entry to deliver, in a
 // file <dir>/<name>.cursor. A sink stores its cursor after every batch, so
 // a store must be cheap: the file holds two fixed slots that are
 // overwritten in place, in turn, each followed by one fdatasync (no
-// rename, no directory sync, no size change):
+// rename, no directory sync, no size change). A slot is in one of two
+// versions:
 //
-//	+--------+----------------+----------------+-------------+---------+
-//	| "ktc1" | gen (u64 LE)   | next (u64 LE)  | CRC-32C (LE)| 8 zeros |   slot 0, bytes 0..31
-//	+--------+----------------+----------------+-------------+---------+
-//	|                     the same layout                              |   slot 1, bytes 32..63
-//	+------------------------------------------------------------------+
+//	version 1: +--------+-------------+--------------+-------------+---------+
+//	           | "ktc1" | gen (u64 LE)| next (u64 LE)| CRC-32C (LE)| 8 zeros |
+//	           +--------+-------------+--------------+-------------+---------+
+//	           CRC over bytes 0..19
 //
-// The CRC covers the first 20 bytes of its slot. Store writes the slot
-// that does not hold the newest generation, so a write torn by a crash
-// leaves the other slot, one store older, intact; Load takes the valid
-// slot with the highest generation. A cursor that is older than the truth
-// only makes the sink send some records again, with the same ids.
+//	version 2: +--------+-------------+--------------+-------------+-------------+
+//	           | "ktc2" | gen (u64 LE)| next (u64 LE)| aux (u64 LE)| CRC-32C (LE)|
+//	           +--------+-------------+--------------+-------------+-------------+
+//	           CRC over bytes 0..27
+//
+// slot 0 is bytes 0..31, slot 1 bytes 32..63; CRC-32C is Castagnoli. A
+// cursor stored without an aux value (Store, or Put with HasAux false)
+// is written as version 1, with one as version 2; the file sink keeps in
+// aux the size of its output file after the batch before next. Store
+// writes the slot that does not hold the newest generation, so a write
+// torn by a crash leaves the other slot, one store older, intact; Load
+// takes the valid slot with the highest generation. A cursor that is
+// older than the truth only makes the sink send some records again, with
+// the same ids.
+//
+// For example, next 5 with aux 4096 at generation 7 is the slot
+//
+//	6b 74 63 32 07 00 00 00  00 00 00 00 05 00 00 00   |ktc2............|
+//	00 00 00 00 00 10 00 00  00 00 00 00 bd f5 5a d2   |..............Z.|
 //
 // Files written by earlier versions hold the decimal seq and a newline;
 // Load reads them and the next Store replaces them (atomically).
@@ -41,19 +57,27 @@ type Cursors struct {
 	files map[string]*cursorFile
 }
 
+// Cursor is a stored cursor.
+type Cursor struct {
+	Next   uint64 // seq of the next entry to deliver
+	Aux    uint64 // a value the sink keeps with Next, when HasAux
+	HasAux bool
+}
+
 type cursorFile struct {
 	f   *os.File
 	gen uint64
 }
 
 const (
-	cursorMagic = "ktc1"
-	cursorSlot  = 32
+	cursorMagic    = "ktc1"
+	cursorMagicAux = "ktc2"
+	cursorSlot     = 32
 )
 
-// OpenCursors opens (and creates, 0700) the cursor directory.
+// OpenCursors opens (and creates, 0700, durably) the cursor directory.
 func OpenCursors(dir string) (*Cursors, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := atomicfile.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("queue: cursors: %w", err)
 	}
 	return &Cursors{dir: dir, files: map[string]*cursorFile{}}, nil
@@ -66,66 +90,104 @@ func (c *Cursors) path(name string) (string, error) {
 	return filepath.Join(c.dir, name+".cursor"), nil
 }
 
+// encodeSlot returns the slot of cur at generation gen.
+func encodeSlot(cur Cursor, gen uint64) [cursorSlot]byte {
+	var s [cursorSlot]byte
+	binary.LittleEndian.PutUint64(s[4:], gen)
+	binary.LittleEndian.PutUint64(s[12:], cur.Next)
+	if cur.HasAux {
+		copy(s[:], cursorMagicAux)
+		binary.LittleEndian.PutUint64(s[20:], cur.Aux)
+		binary.LittleEndian.PutUint32(s[28:], crc32.Checksum(s[:28], crcTable))
+		return s
+	}
+	copy(s[:], cursorMagic)
+	binary.LittleEndian.PutUint32(s[20:], crc32.Checksum(s[:20], crcTable))
+	return s
+}
+
+// decodeSlot returns the cursor and generation of a valid slot.
+func decodeSlot(s []byte) (Cursor, uint64, bool) {
+	switch string(s[:4]) {
+	case cursorMagic:
+		if binary.LittleEndian.Uint32(s[20:]) != crc32.Checksum(s[:20], crcTable) {
+			return Cursor{}, 0, false
+		}
+		return Cursor{Next: binary.LittleEndian.Uint64(s[12:])}, binary.LittleEndian.Uint64(s[4:]), true
+	case cursorMagicAux:
+		if binary.LittleEndian.Uint32(s[28:]) != crc32.Checksum(s[:28], crcTable) {
+			return Cursor{}, 0, false
+		}
+		return Cursor{Next: binary.LittleEndian.Uint64(s[12:]), Aux: binary.LittleEndian.Uint64(s[20:]), HasAux: true},
+			binary.LittleEndian.Uint64(s[4:]), true
+	}
+	return Cursor{}, 0, false
+}
+
 // decodeCursor returns the newest valid slot of b, or the seq of a file in
 // the old text format.
-func decodeCursor(b []byte) (next, gen uint64, ok bool, err error) {
+func decodeCursor(b []byte) (cur Cursor, gen uint64, ok bool, err error) {
 	if len(b) == 0 {
-		return 0, 0, false, nil
+		return Cursor{}, 0, false, nil
 	}
 	if b[0] >= '0' && b[0] <= '9' {
 		n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 		if err != nil {
-			return 0, 0, false, err
+			return Cursor{}, 0, false, err
 		}
-		return n, 0, true, nil
+		return Cursor{Next: n}, 0, true, nil
 	}
 	for off := 0; off+cursorSlot <= len(b) && off < 2*cursorSlot; off += cursorSlot {
-		s := b[off : off+cursorSlot]
-		if string(s[:4]) != cursorMagic || binary.LittleEndian.Uint32(s[20:]) != crc32.Checksum(s[:20], crcTable) {
-			continue
-		}
-		if g := binary.LittleEndian.Uint64(s[4:]); !ok || g > gen {
-			gen, next, ok = g, binary.LittleEndian.Uint64(s[12:]), true
+		c, g, valid := decodeSlot(b[off : off+cursorSlot])
+		if valid && (!ok || g > gen) {
+			cur, gen, ok = c, g, true
 		}
 	}
 	if !ok {
-		return 0, 0, false, errors.New("no valid slot")
+		return Cursor{}, 0, false, errors.New("no valid slot")
 	}
-	return next, gen, true, nil
+	return cur, gen, true, nil
 }
 
 // Load returns the stored next seq of name; ok is false if none is stored.
 func (c *Cursors) Load(name string) (next uint64, ok bool, err error) {
+	cur, ok, err := c.Get(name)
+	return cur.Next, ok, err
+}
+
+// Get returns the stored cursor of name; ok is false if none is stored.
+func (c *Cursors) Get(name string) (cur Cursor, ok bool, err error) {
 	p, err := c.path(name)
 	if err != nil {
-		return 0, false, err
+		return Cursor{}, false, err
 	}
 	b, err := os.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, false, nil
+		return Cursor{}, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("queue: cursor %s: %w", name, err)
+		return Cursor{}, false, fmt.Errorf("queue: cursor %s: %w", name, err)
 	}
-	next, _, ok, err = decodeCursor(b)
+	cur, _, ok, err = decodeCursor(b)
 	if err != nil {
-		return 0, false, fmt.Errorf("queue: cursor %s: %w", name, err)
+		return Cursor{}, false, fmt.Errorf("queue: cursor %s: %w", name, err)
 	}
-	return next, ok, nil
+	return cur, ok, nil
 }
 
 // Store durably records next as the next seq of name.
 func (c *Cursors) Store(name string, next uint64) error {
+	return c.Put(name, Cursor{Next: next})
+}
+
+// Put durably records cur as the cursor of name.
+func (c *Cursors) Put(name string, cur Cursor) error {
 	cf, err := c.open(name)
 	if err != nil {
 		return fmt.Errorf("queue: cursor %s: %w", name, err)
 	}
 	cf.gen++
-	var s [cursorSlot]byte
-	copy(s[:], cursorMagic)
-	binary.LittleEndian.PutUint64(s[4:], cf.gen)
-	binary.LittleEndian.PutUint64(s[12:], next)
-	binary.LittleEndian.PutUint32(s[20:], crc32.Checksum(s[:20], crcTable))
+	s := encodeSlot(cur, cf.gen)
 	if _, err := cf.f.WriteAt(s[:], int64(cf.gen%2)*cursorSlot); err != nil {
 		return fmt.Errorf("queue: cursor %s: %w", name, err)
 	}
@@ -136,8 +198,8 @@ func (c *Cursors) Store(name string, next uint64) error {
 }
 
 // open returns the open cursor file of name, creating it (two slots, the
-// current value in both, replaced atomically) when it is missing or in the
-// old format.
+// current value in both, replaced atomically and durably) when it is
+// missing or in the old format.
 func (c *Cursors) open(name string) (*cursorFile, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -152,19 +214,16 @@ func (c *Cursors) open(name string) (*cursorFile, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	next, gen, _, derr := decodeCursor(b)
-	if len(b) != 2*cursorSlot || b[0] != cursorMagic[0] || derr != nil {
+	cur, gen, _, derr := decodeCursor(b)
+	if len(b) != 2*cursorSlot || (b[0] != cursorMagic[0]) || derr != nil {
+		if derr != nil {
+			return nil, fmt.Errorf("%s is damaged (%v); remove it to deliver from the start, or write the seq to resume from into it", p, derr)
+		}
 		// Lay out the two-slot file first (atomically), then use it.
 		var init [2 * cursorSlot]byte
 		for i := range 2 {
-			s := init[i*cursorSlot : (i+1)*cursorSlot]
-			copy(s, cursorMagic)
-			binary.LittleEndian.PutUint64(s[4:], gen)
-			binary.LittleEndian.PutUint64(s[12:], next)
-			binary.LittleEndian.PutUint32(s[20:], crc32.Checksum(s[:20], crcTable))
-		}
-		if derr != nil {
-			return nil, fmt.Errorf("%s is damaged (%v); remove it to deliver from the start, or write the seq to resume from into it", p, derr)
+			s := encodeSlot(cur, gen)
+			copy(init[i*cursorSlot:], s[:])
 		}
 		if err := writeFileAtomic(p, init[:], true); err != nil {
 			return nil, err

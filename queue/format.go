@@ -19,19 +19,22 @@ const (
 
 	frameHeaderSize = 9 // length(4) crc(4) type(1)
 
-	frameEntry      = 1 // frame type: ledger entry
-	frameCheckpoint = 2 // frame type: commit checkpoint
+	frameEntry         = 1 // frame type: ledger entry
+	frameCheckpoint    = 2 // frame type: commit checkpoint (read, no longer written)
+	frameCheckpointIDs = 3 // frame type: commit checkpoint with the id keys and digests of its entries
 
-	entryFixedSize = 157       // entry payload bytes before id, key id and body
-	ckptFixedSize  = 8 + 32    // checkpoint payload bytes before the note
-	sigSize        = 64        // Ed25519 signature
-	maxPayload     = 16 << 20  // largest frame payload accepted
-	maxIDLen       = 1<<16 - 1 // id and key id are u16-length-prefixed
-	segNameDigits  = 20        // <20-digit first seq>.seg
-	segSuffix      = ".seg"
-	hashSize       = tlog.HashSize
-	minEntryFrame  = frameHeaderSize + entryFixedSize
-	crcHeaderRange = 24
+	entryFixedSize   = 157        // entry payload bytes before id, key id and body
+	ckptFixedSize    = 8 + 32     // type 2 checkpoint payload bytes before the note
+	ckptIDsFixedSize = 8 + 32 + 4 // type 3 checkpoint payload bytes before the id list
+	ckptIDSize       = 16 + 16    // one id list item: id key, digest
+	sigSize          = 64         // Ed25519 signature
+	maxPayload       = 16 << 20   // largest frame payload accepted
+	maxIDLen         = 1<<16 - 1  // id and key id are u16-length-prefixed
+	segNameDigits    = 20         // <20-digit first seq>.seg
+	segSuffix        = ".seg"
+	hashSize         = tlog.HashSize
+	minEntryFrame    = frameHeaderSize + entryFixedSize
+	crcHeaderRange   = 24
 )
 
 // Entry kinds, stored in the first payload byte of an entry frame so that
@@ -114,7 +117,8 @@ func putFrameHeader(dst []byte, typ byte, payload []byte) {
 	binary.LittleEndian.PutUint32(dst[4:], crc)
 }
 
-// appendCheckpointFrame appends a checkpoint frame for c.
+// appendCheckpointFrame appends a type 2 checkpoint frame for c. The
+// writer no longer writes them; tests do, to check they are still read.
 func appendCheckpointFrame(dst []byte, c *ledger.Checkpoint) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, frameHeaderSize+ckptFixedSize)...)
@@ -124,6 +128,43 @@ func appendCheckpointFrame(dst []byte, c *ledger.Checkpoint) []byte {
 	copy(p[8:40], c.Root[:])
 	putFrameHeader(dst[start:], frameCheckpoint, p)
 	return dst
+}
+
+// appendCommitFrame appends the type 3 checkpoint frame of a commit: c,
+// then the id key and digest of each entry of the commit, in seq order
+// (keys[i] is the id key of ents[i]; the last entry has seq c.Size-1).
+func appendCommitFrame(dst []byte, c *ledger.Checkpoint, keys []idKey, ents []wentry) []byte {
+	start := len(dst)
+	n := ckptIDsFixedSize + ckptIDSize*len(ents)
+	dst = append(dst, make([]byte, frameHeaderSize+n)...)
+	dst = append(dst, c.Note...)
+	p := dst[start+frameHeaderSize:]
+	binary.LittleEndian.PutUint64(p, uint64(c.Size))
+	copy(p[8:40], c.Root[:])
+	binary.LittleEndian.PutUint32(p[40:], uint32(len(ents)))
+	q := p[ckptIDsFixedSize:]
+	for i := range ents {
+		copy(q[:16], keys[i][:])
+		copy(q[16:32], ents[i].digest[:])
+		q = q[ckptIDSize:]
+	}
+	putFrameHeader(dst[start:], frameCheckpointIDs, p)
+	return dst
+}
+
+// isCheckpoint reports whether a frame type is a commit checkpoint.
+func isCheckpoint(typ byte) bool { return typ == frameCheckpoint || typ == frameCheckpointIDs }
+
+// commitIDs returns, for a checkpoint payload that parseFrame accepted,
+// the seq of the first entry of its commit and the commit's id list
+// (ckptIDSize bytes per entry); a type 2 payload has none.
+func commitIDs(typ byte, p []byte) (first uint64, list []byte) {
+	if typ != frameCheckpointIDs {
+		return 0, nil
+	}
+	size := binary.LittleEndian.Uint64(p)
+	n := binary.LittleEndian.Uint32(p[40:])
+	return size - uint64(n), p[ckptIDsFixedSize : ckptIDsFixedSize+int(n)*ckptIDSize]
 }
 
 // parseFrame reads the frame at the start of b. It returns errShort when b
@@ -142,6 +183,10 @@ func parseFrame(b []byte) (typ byte, payload []byte, n int, err error) {
 		}
 	case frameCheckpoint:
 		if length < ckptFixedSize {
+			return 0, nil, 0, errCorrupt
+		}
+	case frameCheckpointIDs:
+		if length < ckptIDsFixedSize {
 			return 0, nil, 0, errCorrupt
 		}
 	default:
@@ -167,6 +212,12 @@ func parseFrame(b []byte) (typ byte, payload []byte, n int, err error) {
 			return 0, nil, 0, errCorrupt
 		}
 	}
+	if typ == frameCheckpointIDs {
+		ids := uint64(binary.LittleEndian.Uint32(payload[40:]))
+		if ids*ckptIDSize > uint64(len(payload)-ckptIDsFixedSize) || ids > binary.LittleEndian.Uint64(payload) {
+			return 0, nil, 0, errCorrupt
+		}
+	}
 	return typ, payload, n, nil
 }
 
@@ -189,11 +240,16 @@ func decodeEntry(p []byte, e *wentry) {
 	e.body = p[n:]
 }
 
-// decodeCheckpoint returns the checkpoint of a checkpoint payload.
-func decodeCheckpoint(p []byte) *ledger.Checkpoint {
+// decodeCheckpoint returns the checkpoint of a checkpoint payload of type
+// typ that parseFrame accepted.
+func decodeCheckpoint(typ byte, p []byte) *ledger.Checkpoint {
 	c := &ledger.Checkpoint{Size: int64(binary.LittleEndian.Uint64(p))}
 	copy(c.Root[:], p[8:40])
-	c.Note = bytes.Clone(p[ckptFixedSize:])
+	note := p[ckptFixedSize:]
+	if typ == frameCheckpointIDs {
+		note = p[ckptIDsFixedSize+int(binary.LittleEndian.Uint32(p[40:]))*ckptIDSize:]
+	}
+	c.Note = bytes.Clone(note)
 	if i := bytes.IndexByte(c.Note, '\n'); i >= 0 {
 		c.Origin = string(c.Note[:i])
 	}

@@ -1,7 +1,10 @@
 package queue
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"math/bits"
 	"os"
 
@@ -11,19 +14,39 @@ import (
 
 // hashStore is the on-disk Merkle tree: the tlog stored hashes, 32 bytes
 // each, in tlog.StoredHashIndex order. The newest hashes are also kept in
-// memory; older ones are read with ReadAt. Only the writer goroutine uses it.
+// memory; older ones are read with ReadAt. Only the writer goroutine uses
+// it.
+//
+// The file is a derived cache and is never fsync'd: a power cut can leave
+// it shorter, longer, or with pages of zeros or stale bytes anywhere. So it
+// is never trusted. An opened store is empty; recovery appends the leaf of
+// every entry it reads, which recomputes every stored hash, and flush
+// compares each one with the hash the file holds at its index and rewrites
+// only those that differ. finishRecovery then cuts what the file holds
+// beyond the tree. Every hash a checkpoint is signed over is therefore
+// computed from the entries, never read unchecked from the file.
 type hashStore struct {
 	f        *os.File
-	fileN    int64       // hashes in the file
+	fileN    int64       // hashes in the file that are checked or written
+	oldN     int64       // hashes the file held at open; those at [fileN, oldN) are not checked yet
 	n        int64       // hashes in total
 	leaves   int64       // leaves in the tree
 	memStart int64       // index of mem[0]
 	mem      []tlog.Hash // hashes [memStart, n)
 	cache    map[int64]tlog.Hash
 	wbuf     []byte // flush buffer
+	rbuf     []byte // the file's bytes compared by flush
+
+	rewritten int64 // hashes found different from the file's by flush
+	firstBad  int64 // index of the first of them, -1 if none
 }
 
-const memKeep = 4096
+const (
+	memKeep = 4096
+	// recoveryFlush is the number of unflushed hashes after which recovery
+	// flushes, to bound its memory.
+	recoveryFlush = 1 << 16
+)
 
 func openHashStore(path string) (*hashStore, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -35,37 +58,7 @@ func openHashStore(path string) (*hashStore, error) {
 		f.Close()
 		return nil, fmt.Errorf("queue: open hash store: %w", err)
 	}
-	s := &hashStore{f: f, cache: map[int64]tlog.Hash{}}
-	// The largest tree whose stored hashes the file holds completely.
-	have := fi.Size() / hashSize
-	lo, hi := int64(0), have
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		if tlog.StoredHashCount(mid) <= have {
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
-	}
-	if err := s.cut(lo); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return s, nil
-}
-
-// cut shortens the store to the tree of the first leaves leaves. The
-// store must be flushed, and leaves at most the flushed leaf count.
-func (s *hashStore) cut(leaves int64) error {
-	n := tlog.StoredHashCount(leaves)
-	if err := s.f.Truncate(n * hashSize); err != nil {
-		return fmt.Errorf("queue: cut hash store: %w", err)
-	}
-	s.fileN = n
-	s.n, s.leaves = n, leaves
-	s.memStart, s.mem = n, s.mem[:0]
-	clear(s.cache)
-	return nil
+	return &hashStore{f: f, oldN: fi.Size() / hashSize, cache: map[int64]tlog.Hash{}, firstBad: -1}, nil
 }
 
 // ReadHashes implements tlog.HashReader.
@@ -89,6 +82,7 @@ func (s *hashStore) hash(x int64) (tlog.Hash, error) {
 	case x >= s.memStart:
 		return s.mem[x-s.memStart], nil
 	}
+	// x < memStart <= fileN: a hash flush wrote or checked.
 	if h, ok := s.cache[x]; ok {
 		return h, nil
 	}
@@ -107,8 +101,12 @@ func (s *hashStore) hash(x int64) (tlog.Hash, error) {
 // tlog.StoredHashesForRecordHash returns, without its allocations (this
 // runs once per entry).
 func (s *hashStore) appendLeaf(h ledger.Hash) error {
+	return s.appendLeafHash(ledger.LeafHash(h))
+}
+
+// appendLeafHash adds the leaf hash x.
+func (s *hashStore) appendLeafHash(x tlog.Hash) error {
 	n := s.leaves
-	x := ledger.LeafHash(h)
 	start := len(s.mem)
 	s.mem = append(s.mem, x)
 	// Each trailing 1 bit of n completes a subtree with its left sibling.
@@ -145,8 +143,13 @@ func (s *hashStore) rollback(n, leaves int64) {
 	s.n, s.leaves = n, leaves
 }
 
-// flush writes the unwritten hashes to the file (no fsync: Open repairs
-// the store from the segments) and trims the memory window.
+// unflushed returns the number of hashes not written to the file yet.
+func (s *hashStore) unflushed() int64 { return s.n - s.fileN }
+
+// flush writes the unwritten hashes to the file (no fsync: recovery
+// checks the whole file) and trims the memory window. Where the file
+// already holds hashes that recovery has not checked, it compares them and
+// writes only if they differ.
 func (s *hashStore) flush() error {
 	if s.n > s.fileN {
 		buf := s.wbuf[:0]
@@ -154,10 +157,32 @@ func (s *hashStore) flush() error {
 			buf = append(buf, h[:]...)
 		}
 		if cap(buf) <= 1<<20 {
-			s.wbuf = buf // not the one-off buffer of a rebuild
+			s.wbuf = buf // not the one-off buffer of a large flush
 		}
-		if _, err := s.f.WriteAt(buf, s.fileN*hashSize); err != nil {
-			return fmt.Errorf("queue: write hash store: %w", err)
+		off := s.fileN * hashSize
+		if s.fileN < s.oldN {
+			k := (min(s.n, s.oldN) - s.fileN) * hashSize
+			if cap(s.rbuf) < int(k) {
+				s.rbuf = make([]byte, k)
+			}
+			old := s.rbuf[:k]
+			m, err := s.f.ReadAt(old, off)
+			if err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("queue: read hash store: %w", err)
+			}
+			if m < len(old) {
+				clear(old[m:])
+			}
+			if !bytes.Equal(old, buf[:k]) {
+				s.countBad(old, buf[:k])
+			} else {
+				buf, off = buf[k:], off+k // the file holds them
+			}
+		}
+		if len(buf) > 0 {
+			if _, err := s.f.WriteAt(buf, off); err != nil {
+				return fmt.Errorf("queue: write hash store: %w", err)
+			}
 		}
 		s.fileN = s.n
 	}
@@ -166,6 +191,42 @@ func (s *hashStore) flush() error {
 		s.memStart += drop
 	}
 	return nil
+}
+
+// countBad counts the hashes of old that differ from want, which start at
+// index fileN.
+func (s *hashStore) countBad(old, want []byte) {
+	for i := 0; i < len(want); i += hashSize {
+		if !bytes.Equal(old[i:i+hashSize], want[i:i+hashSize]) {
+			if s.firstBad < 0 {
+				s.firstBad = s.fileN + int64(i/hashSize)
+			}
+			s.rewritten++
+		}
+	}
+}
+
+// finishRecovery flushes the tree recovery rebuilt and cuts the hashes the
+// file holds beyond it. It returns how many hashes it found different,
+// the index of the first of them (-1 if none), and how many it cut.
+func (s *hashStore) finishRecovery() (rewritten, firstBad, extra int64, err error) {
+	if err := s.flush(); err != nil {
+		return 0, 0, 0, err
+	}
+	if s.oldN > s.n {
+		extra = s.oldN - s.n
+	}
+	fi, err := s.f.Stat()
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("queue: hash store: %w", err)
+	}
+	if fi.Size() != s.n*hashSize {
+		if err := s.f.Truncate(s.n * hashSize); err != nil {
+			return 0, 0, 0, fmt.Errorf("queue: cut hash store: %w", err)
+		}
+	}
+	s.oldN = 0
+	return s.rewritten, s.firstBad, extra, nil
 }
 
 func (s *hashStore) close() error { return s.f.Close() }

@@ -19,10 +19,12 @@ func TestHashStoreAppendLeaf(t *testing.T) {
 	require.NoError(t, err)
 	var want []tlog.Hash
 	const n = 3*memKeep + 17
-	for i := range int64(n) {
-		var h ledger.Hash
+	entry := func(i int64) (h ledger.Hash) {
 		binary.BigEndian.PutUint64(h[:], uint64(i))
-		h = sha256.Sum256(h[:])
+		return sha256.Sum256(h[:])
+	}
+	for i := range int64(n) {
+		h := entry(i)
 		hs, err := tlog.StoredHashesForRecordHash(i, ledger.LeafHash(h), tlog.HashReaderFunc(func(x []int64) ([]tlog.Hash, error) {
 			out := make([]tlog.Hash, len(x))
 			for j, k := range x {
@@ -37,10 +39,19 @@ func TestHashStoreAppendLeaf(t *testing.T) {
 			require.NoError(t, s.flush())
 		}
 		if i == n/2 {
+			// Reopen: the store starts empty; appending the same leaves
+			// again (as recovery does) finds the file as it should be.
 			require.NoError(t, s.flush())
 			require.NoError(t, s.close())
 			s, err = openHashStore(path)
 			require.NoError(t, err)
+			require.Zero(t, s.leaves)
+			for j := range i + 1 {
+				require.NoError(t, s.appendLeaf(entry(j)))
+			}
+			rewritten, firstBad, extra, err := s.finishRecovery()
+			require.NoError(t, err)
+			require.Equal(t, [3]int64{0, -1, 0}, [3]int64{rewritten, firstBad, extra})
 			require.Equal(t, i+1, s.leaves)
 		}
 	}

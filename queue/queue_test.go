@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -76,7 +78,7 @@ func readAll(t *testing.T, l *Ledger, s *ledger.Signer) readBack {
 			return
 		}
 		require.Greater(t, to, next, "seqs increase")
-		require.Positive(t, l.Stats().Damaged, "seqs %d..%d missing, but no damage reported", next, to-1)
+		require.NotEmpty(t, l.Damage(), "seqs %d..%d missing, but no damage reported", next, to-1)
 		out.gaps = append(out.gaps, [2]uint64{next, to - 1})
 		for ; next < to; next++ {
 			tree.Append(ledger.Hash{})
@@ -411,8 +413,9 @@ func TestTornTail(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, dmg, "cut %d", cut)
 	}
-	// Garbage appended.
-	for _, junk := range [][]byte{bytes.Repeat([]byte{0}, 100), []byte("garbage"), full[offs[2]:offs[3]]} {
+	// Garbage appended. A stale copy of a frame is no crash: it is
+	// recorded as damage, with a ledger.damage entry.
+	for i, junk := range [][]byte{bytes.Repeat([]byte{0}, 100), []byte("garbage"), full[offs[2]:offs[3]]} {
 		dir := t.TempDir()
 		copyDir(t, base, dir)
 		f, err := os.OpenFile(lastSegment(t, dir), os.O_APPEND|os.O_WRONLY, 0)
@@ -424,7 +427,12 @@ func TestTornTail(t *testing.T) {
 		o.Dir = dir
 		l, err := Open(o)
 		require.NoError(t, err)
-		require.Equal(t, acked+1, l.Size())
+		stale := 0
+		if i == 2 {
+			stale = 1
+		}
+		require.Len(t, l.Damage(), stale)
+		require.Equal(t, acked+1+uint64(stale), l.Size())
 		readAll(t, l, opts.Signer)
 		require.NoError(t, l.Close())
 	}
@@ -610,36 +618,92 @@ func TestDamageKeepsLaterEntries(t *testing.T) {
 			st := l.Stats()
 			assert.Equal(t, 1, st.Damaged)
 			assert.Zero(t, st.TornBytes)
-			assert.Equal(t, size, l.Size(), "no seq is given again")
+			// The damage is recorded, with its ledger.damage entry at the
+			// next seq: no seq is given again.
+			assert.Equal(t, size+1, l.Size(), "no seq is given again")
+			dr := l.Damage()
+			require.Len(t, dr, 1)
+			assert.Equal(t, CorruptFrame, dr[0].Kind)
+			assert.Equal(t, seg.name, dr[0].Segment)
+			assert.Equal(t, int64(victim.off), dr[0].Offset)
+			assert.Equal(t, [3]uint64{1, victim.seq, victim.seq}, [3]uint64{dr[0].Lost, dr[0].LostFirst, dr[0].LostLast})
+			assert.Equal(t, [2]uint64{1, 0}, [2]uint64{dr[0].IDsKnown, dr[0].IDsUnknown}, "the commit checkpoint frame names the lost id")
+			assert.Equal(t, filepath.Join("quarantine", seg.name), dr[0].Quarantine)
+			assert.False(t, dr[0].Acknowledged())
+			assert.Equal(t, 1, st.DamageUnacked)
 			_, err = os.Stat(filepath.Join(dir, "quarantine", seg.name))
 			require.NoError(t, err)
 			rb := readAll(t, l, opts.Signer)
 			require.Equal(t, [][2]uint64{{victim.seq, victim.seq}}, rb.gaps)
-			require.Len(t, rb.entries, int(size)-1)
-			for _, e := range rb.entries {
+			require.Len(t, rb.entries, int(size))
+			for _, e := range rb.entries[:len(rb.entries)-1] {
 				assert.Equal(t, before[e.Seq], string(e.AppendLine(nil)), "seq %d", e.Seq)
 			}
+			de := rb.entries[len(rb.entries)-1]
+			assert.Equal(t, size, de.Seq)
+			assert.Contains(t, string(de.Body), `"action":"ledger.damage"`)
+			assert.Contains(t, string(de.Body), fmt.Sprintf(`"damage_id":%q`, dr[0].ID))
+			assert.Contains(t, string(de.Body), fmt.Sprintf(`"lost_first_seq":%d`, victim.seq))
+
+			// The lost id stays reserved: other content is refused,
+			// naming the lost seq.
+			lostLine, err := ledger.ParseLine([]byte(before[victim.seq]))
+			require.NoError(t, err)
+			lostID := bodyID(t, lostLine)
+			_, err = l.Append(context.Background(), []Pending{pend(lostID, 12345)})
+			var ce *ConflictError
+			require.ErrorAs(t, err, &ce)
+			assert.True(t, ce.Lost)
+			assert.Equal(t, victim.seq, ce.Seq)
+			assert.Contains(t, ce.Error(), "lost in damaged storage")
 
 			res, err := l.Append(context.Background(), []Pending{pend("after", 1), pend("after2", 2)})
 			require.NoError(t, err)
-			assert.Equal(t, size, res.FirstSeq)
-			assert.Equal(t, int64(size)+2, l.LatestCheckpoint().Size)
+			assert.Equal(t, size+1, res.FirstSeq)
+			assert.Equal(t, int64(size)+3, l.LatestCheckpoint().Size)
 			rb = readAll(t, l, opts.Signer)
-			tip := rb.entries[len(rb.entries)-3]
+			tip := rb.entries[len(rb.entries)-4]
 			if !tc.lastOne {
 				require.Equal(t, size-1, tip.Seq)
 			}
-			assert.Equal(t, tip.Hash, rb.entries[len(rb.entries)-2].PrevHash, "the chain continues from the last entry")
+			assert.Equal(t, tip.Hash, rb.entries[len(rb.entries)-3].PrevHash, "the chain continues from the last entry")
+			require.NoError(t, l.AckDamage(context.Background(), dr[0].ID, "alice"))
+			require.NoError(t, l.AckDamage(context.Background(), dr[0].ID, "bob"), "twice")
+			require.ErrorIs(t, l.AckDamage(context.Background(), "0@1", "alice"), ErrUnknownDamage)
+			dr = l.Damage()
+			assert.True(t, dr[0].Acknowledged())
+			assert.Equal(t, "alice", dr[0].AckedBy)
+			assert.Zero(t, l.Stats().DamageUnacked)
 			require.NoError(t, l.Close())
 
-			// Reopen: the same damage, the new entries kept, nothing signed twice.
+			// Reopen: the same damage, the new entries kept, nothing signed
+			// twice, nothing recorded twice.
 			l, err = Open(opts)
 			require.NoError(t, err)
 			assert.Equal(t, 1, l.Stats().Damaged)
-			assert.Equal(t, size+3, l.Size()) // + after, after2, checkpoint entry
+			assert.Equal(t, size+5, l.Size()) // + damage, after, after2, ack, checkpoint entry
+			assert.Equal(t, dr, l.Damage())
 			rb = readAll(t, l, opts.Signer)
 			require.Equal(t, [][2]uint64{{victim.seq, victim.seq}}, rb.gaps)
+			assert.Contains(t, string(rb.entries[len(rb.entries)-2].Body), `"action":"ledger.damage_acknowledged"`)
+			assert.Contains(t, string(rb.entries[len(rb.entries)-2].Body), `"acknowledged_by":"alice"`)
+			_, err = l.Append(context.Background(), []Pending{pend(lostID, 12345)})
+			require.ErrorAs(t, err, &ce, "reserved after a restart and an acknowledgement")
+			// The lost event posted again with its content is recorded
+			// anew.
+			_, victimN, _ := strings.Cut(lostID, "e")
+			if n, err := strconv.Atoi(victimN); err == nil && !tc.lastOne {
+				res, err := l.Append(context.Background(), []Pending{pend(lostID, n)})
+				require.NoError(t, err)
+				assert.Equal(t, 1, res.New)
+				assert.Equal(t, size+5, res.FirstSeq)
+			}
 			require.NoError(t, l.Close())
+			var codes []string
+			for _, f := range verifyLedger(t, dir, opts.Signer) {
+				codes = append(codes, string(f.Code))
+			}
+			assert.ElementsMatch(t, []string{"DAMAGED", "GAP"}, codes, "kt verify: the damage, nothing else")
 			after, dmg := scanLines(t, dir)
 			require.Len(t, dmg, 1)
 			assert.Equal(t, CorruptFrame, dmg[0].Kind)
@@ -731,15 +795,22 @@ func TestStaleHashStore(t *testing.T) {
 				loffs := frameOffsets(t, lastSegment(t, long))
 				seg = append(lseg[:loffs[6]:loffs[6]], seg[offs[6]:]...)
 			}
-			require.NoError(t, os.WriteFile(lastSegment(t, dir), seg, 0o600))
+			last := lastSegment(t, dir)
+			require.NoError(t, os.WriteFile(last, seg, 0o600))
 			o := opts
 			o.Dir = dir
 			l, err := Open(o)
 			require.NoError(t, err)
 			if name == "spliced" {
 				// Valid frames were cut: a copy is kept.
-				_, err := os.Stat(filepath.Join(dir, "quarantine", filepath.Base(lastSegment(t, dir))))
+				_, err := os.Stat(filepath.Join(dir, "quarantine", filepath.Base(last)))
 				require.NoError(t, err)
+				// They are damage, and the end of the ledger they replaced
+				// (the checkpoint file shows it) is lost in it.
+				dr := l.Damage()
+				require.Len(t, dr, 1)
+				assert.Equal(t, SkippedFrames, dr[0].Kind)
+				assert.Equal(t, [3]uint64{5, 3, 7}, [3]uint64{dr[0].Lost, dr[0].LostFirst, dr[0].LostLast})
 			}
 			readAll(t, l, opts.Signer)
 			_, err = l.Append(context.Background(), []Pending{pend("x", 1)})

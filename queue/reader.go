@@ -147,8 +147,8 @@ func (r *Reader) Next() (Record, error) {
 		if r.l.isRejected(r.seg.path, off) {
 			continue
 		}
-		if typ == frameCheckpoint {
-			c := decodeCheckpoint(p)
+		if isCheckpoint(typ) {
+			c := decodeCheckpoint(typ, p)
 			if uint64(c.Size) <= r.from {
 				continue
 			}

@@ -23,10 +23,20 @@ const (
 	TornTail DamageKind = "torn tail"
 	// CorruptFrame is an invalid run of bytes with valid frames after it:
 	// bit rot or tampering, never a crash. Open reports it, quarantines a
-	// copy and keeps the entries after it, in the last segment too.
+	// copy and keeps the entries after it, in the last segment too. (In
+	// the last segment, invalid bytes followed only by frames of the
+	// commits a crash can tear are a TornTail: see the package doc.)
 	CorruptFrame DamageKind = "corrupt frame"
 	// BadHeader is a segment header that does not check.
 	BadHeader DamageKind = "bad header"
+	// SkippedFrames are valid frames that do not follow the entries
+	// before them (another history, a stale copy): Open skips them.
+	SkippedFrames DamageKind = "skipped frames"
+	// MissingEntries are entries gone with no damaged bytes in their
+	// place: the end of the ledger, when the local checkpoint file or a
+	// sink's cursor shows entries beyond the last one read, or the seqs
+	// between the end of a segment and the first seq of the next one.
+	MissingEntries DamageKind = "missing entries"
 )
 
 // Damage is a damaged byte range of a segment.
@@ -138,10 +148,14 @@ func scanSegment(name string, b []byte, fn func(off int, typ byte, payload []byt
 // Scan reads the ledger in dir read-only (it never writes or truncates)
 // and calls fn for every valid record in file order: entries and commit
 // checkpoints, including ones a running agent has not committed yet. It
-// returns every damaged byte range it skipped. An error from fn stops the
-// scan and is returned. Scan is for kt verify: it does not check hashes,
-// signatures or the chain.
+// returns every damaged byte range it skipped, classified as Open does: a
+// TornTail only at the end of the last segment (where it also holds the
+// frames after a hole that a power cut can leave, which Open cuts and fn
+// does not see), CorruptFrame or BadHeader elsewhere. An error from fn
+// stops the scan and is returned. Scan is for kt verify: it does not check
+// hashes, signatures or the chain.
 func Scan(dir string, fn func(Record) error) ([]Damage, error) {
+	hint := readCheckpointHint(dir)
 	segs, err := listSegments(filepath.Join(dir, "segments"))
 	if err != nil {
 		return nil, err
@@ -149,20 +163,38 @@ func Scan(dir string, fn func(Record) error) ([]Damage, error) {
 	var all []Damage
 	var line []byte
 	var e wentry
-	for _, s := range segs {
+	for i, s := range segs {
 		b, err := os.ReadFile(s.path)
 		if err != nil {
 			return all, fmt.Errorf("queue: scan %s: %w", s.name, err)
 		}
+		last := i == len(segs)-1
+		var tail []Damage
+		if last {
+			if t := crashTail(s.name, b, hint); t >= 0 {
+				tail = []Damage{{Segment: s.name, Offset: int64(t), Bytes: int64(len(b) - t), Kind: TornTail}}
+				b = b[:t]
+			}
+		}
 		dmg, err := scanSegment(s.name, b, func(_ int, typ byte, p []byte) error {
-			if typ == frameCheckpoint {
-				return fn(Record{Kind: KindCheckpoint, Checkpoint: decodeCheckpoint(p)})
+			if isCheckpoint(typ) {
+				return fn(Record{Kind: KindCheckpoint, Checkpoint: decodeCheckpoint(typ, p)})
 			}
 			decodeEntry(p, &e)
 			line = e.appendLine(line[:0])
 			return fn(Record{Kind: KindEntry, Seq: e.seq, Line: line})
 		})
+		if !last {
+			// A segment is complete before the next one is made: invalid
+			// bytes at its end are damage.
+			for j := range dmg {
+				if dmg[j].Kind == TornTail {
+					dmg[j].Kind = CorruptFrame
+				}
+			}
+		}
 		all = append(all, dmg...)
+		all = append(all, tail...)
 		if err != nil {
 			return all, err
 		}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/keeptrusts/kt/internal/atomicfile"
 )
 
 // deadLetters is a sink's dead-letter file: one JSON object per line for
@@ -18,7 +20,8 @@ import (
 // "record" is the record as it was sent: a ledger entry with its ledger
 // fields (already redacted by the pipeline), or a checkpoint or heartbeat
 // record. `kt verify` can check the entries in it; an operator can send
-// them again once the cause is fixed.
+// them again once the cause is fixed. The folder and the file are created
+// durably (each new name fsync'd in its parent) before a line is written.
 type deadLetters struct {
 	mu   sync.Mutex
 	path string
@@ -26,7 +29,7 @@ type deadLetters struct {
 }
 
 func openDeadLetters(path string) (*deadLetters, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := atomicfile.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("dead-letter file: %w", err)
 	}
 	return &deadLetters{path: path}, nil
@@ -59,7 +62,7 @@ func (d *deadLetters) write(now time.Time, sink string, r Record, reason string)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.f == nil {
-		f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		f, err := atomicfile.CreateDurable(d.path, os.O_APPEND, 0o600)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/keeptrusts/kt/pipeline"
 )
@@ -34,10 +35,12 @@ type Result struct {
 // covered by a signed checkpoint, so a source may acknowledge them then.
 // Safe for concurrent use; ctx bounds the wait.
 //
-// Errors: *RecordErrors when some records are not audit events (nothing of
-// the batch was written); ErrBusy when the ledger cannot take more now (retry
-// later; nothing was written); *ConflictError when an event id is already in
-// the ledger with other content; anything else is an internal failure.
+// Errors: *RecordErrors when some records can never be accepted (nothing of
+// the batch was written; the records are refused for good, never retried);
+// ErrBusy when the ledger cannot take more now (retry later; nothing was
+// written); ErrUnavailable when the ledger is closed or broken (retry after
+// kt restarts); *ConflictError when an event id is already in the ledger
+// with other content; anything else is an internal failure.
 type Emitter interface {
 	Emit(ctx context.Context, batch []Raw) (Result, error)
 }
@@ -56,6 +59,11 @@ type Submitter interface {
 
 // ErrBusy means the ledger cannot take more records now; nothing was written.
 var ErrBusy = errors.New("sources: ledger busy, retry later")
+
+// ErrUnavailable means the ledger is closed (kt is stopping) or broken (kt
+// exits so that a restart recovers it): nothing was acknowledged, and the
+// same records succeed once kt is back.
+var ErrUnavailable = errors.New("sources: ledger closed or broken, retry after kt restarts")
 
 // RecordError is why one record of a batch was refused.
 type RecordError struct {
@@ -90,14 +98,60 @@ func (e RecordErrors) Error() string {
 }
 
 // ConflictError reports an event id that the ledger already holds with other
-// content: a producer reused an id for a different event.
+// content (a producer reused an id for a different event), or that an
+// earlier record of the same batch carries with other content.
 type ConflictError struct {
 	Line int
 	ID   string
-	Seq  uint64 // the entry that holds the id
+	Seq  uint64 // the entry that holds the id; valid when EarlierLine is 0
+	// EarlierLine is the line of the earlier record of the same batch that
+	// has this id with other content; 0 when the conflict is with the
+	// ledger.
+	EarlierLine int
+	// Lost is set when the entry at Seq was lost in damaged storage: its
+	// id stays reserved, so that no other event can take its place.
+	Lost bool
 }
 
 // Error implements error.
 func (e *ConflictError) Error() string {
+	switch {
+	case e.EarlierLine > 0:
+		return fmt.Sprintf("line %d: event id %q is also on line %d of the same batch, with other content", e.Line, e.ID, e.EarlierLine)
+	case e.Lost:
+		return fmt.Sprintf("line %d: event id %q belongs to the entry at seq %d, lost in damaged storage, which had other content; the id stays reserved", e.Line, e.ID, e.Seq)
+	}
 	return fmt.Sprintf("line %d: event id %q is already in the ledger at seq %d with other content", e.Line, e.ID, e.Seq)
+}
+
+// Stats is what a source reports of its intake, in events (not requests
+// or bytes), for `kt status`, /readyz and metrics. Every source counts the
+// same way, so the figures of a webhook and of a file source compare.
+type Stats struct {
+	Accepted   uint64 // records that became new ledger entries
+	Duplicates uint64 // records whose event id was already in the ledger (retries, re-reads)
+	Refused    uint64 // records refused: answered 400/409 (webhook) or dead-lettered (file)
+	// Backlog is the input that waits to be taken in: unread bytes of the
+	// followed files (file source), or requests being handled (webhook).
+	// Zero when the source is idle.
+	Backlog int64
+	// LastProgress is the last time a record became durable or was
+	// refused; zero before the first. A source with a Backlog that has
+	// made no progress for longer than the agent's stall timeout is
+	// reported as stalled.
+	LastProgress time.Time
+}
+
+// StatsReporter is implemented by every source.
+type StatsReporter interface {
+	Stats() Stats
+}
+
+// Redactor is implemented by an Emitter that can redact a refused record
+// before a source keeps its text (in a dead-letter file, say) with the same
+// rules as the pipeline, cheaply: RedactRaw never fails, whatever data is
+// (JSON or not), and returns text that holds no secret the pipeline would
+// have redacted.
+type Redactor interface {
+	RedactRaw(data []byte) []byte
 }

@@ -135,3 +135,27 @@ func Set[T any](dst *T, v *T) {
 		*dst = *v
 	}
 }
+
+// Dedupe drops the diagnostics that only echo an earlier error at the same
+// place: a failed function call such as env("UNSET") is reported by HCL
+// and then again by the decoder ("Unsuitable value type: value must be
+// known"). An operator should read each mistake once. Order is kept.
+func Dedupe(diags hcl.Diagnostics) hcl.Diagnostics {
+	type key struct {
+		file       string
+		start, end int
+	}
+	seen := map[key]bool{}
+	out := diags[:0:0]
+	for _, d := range diags {
+		if d.Subject != nil && d.Severity == hcl.DiagError {
+			k := key{d.Subject.Filename, d.Subject.Start.Byte, d.Subject.End.Byte}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+		}
+		out = append(out, d)
+	}
+	return out
+}

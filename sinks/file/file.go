@@ -5,9 +5,17 @@
 // heartbeat record every heartbeat_interval. `kt verify FILE` checks it.
 //
 // Delivery is through a persisted cursor, moved only after the file is
-// fsync'd. On start the sink cuts a torn last line and skips entries that
-// the file already holds, so a crash between the write and the cursor move
-// doubles nothing.
+// fsync'd. The cursor keeps, with the seq of the next entry, the size of
+// the file after the batch before it (the aux value of queue.Cursor): the
+// end of what is known durable. On start the sink cuts the file back to
+// that size — what a crash can leave after it (a torn line, pages of zeros
+// before a complete line, a batch whose cursor move was lost) is written
+// again from the cursor — so it neither skips nor doubles an entry. The
+// bytes before it were fsync'd: damage there is no crash, and is reported
+// (an error at every start; kt verify names the lines), never cut.
+//
+// The output file and its directory are created durably (each new name
+// fsync'd in its parent) before anything is written into them.
 package file
 
 import (
@@ -23,6 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keeptrusts/kt/internal/atomicfile"
 	"github.com/keeptrusts/kt/ledger"
 	"github.com/keeptrusts/kt/queue"
 	"github.com/keeptrusts/kt/sinks"
@@ -37,6 +46,7 @@ type Sink struct {
 	cursors *queue.Cursors
 	log     *slog.Logger
 	f       *os.File
+	size    int64  // end of the file: what is written and fsync'd
 	next    uint64 // next seq to write
 	cpSize  int64  // size of the last checkpoint record written
 	latest  *ledger.Checkpoint
@@ -48,28 +58,23 @@ func New(cfg Config, led *queue.Ledger, cursors *queue.Cursors, log *slog.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o750); err != nil {
+	if err := atomicfile.MkdirAll(filepath.Dir(cfg.Path), 0o750); err != nil {
 		return nil, fmt.Errorf("file sink %s: %w", cfg.Name, err)
 	}
-	f, err := os.OpenFile(cfg.Path, os.O_RDWR|os.O_CREATE, 0o640)
+	f, err := atomicfile.CreateDurable(cfg.Path, 0, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("file sink %s: %w", cfg.Name, err)
 	}
 	s := &Sink{cfg: cfg, led: led, cursors: cursors, log: log, f: f}
-	next, _, err := cursors.Load(s.key())
+	cur, ok, err := cursors.Get(s.key())
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("file sink %s: cursor: %w", cfg.Name, err)
 	}
-	last, err := s.repairTail()
-	if err != nil {
+	if s.next, err = s.resume(cur, ok); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("file sink %s: %w", cfg.Name, err)
 	}
-	if last >= 0 && uint64(last)+1 > next {
-		next = uint64(last) + 1
-	}
-	s.next = next
 	return s, nil
 }
 
@@ -84,16 +89,106 @@ func (s *Sink) Next() uint64 { return atomic.LoadUint64(&s.next) }
 // Sent returns how many entries this process wrote.
 func (s *Sink) Sent() uint64 { return s.sent.Load() }
 
-// repairTail cuts a torn last line and returns the seq of the last entry
-// line in the file, or -1.
-func (s *Sink) repairTail() (int64, error) {
+// tailWindow is how much of the file before its trusted end is checked at
+// start, and how far back a cursor without a size looks for the last
+// entry line.
+const tailWindow = 1 << 20
+
+// resume finds where delivery resumes and cuts the file to where it is
+// trusted.
+func (s *Sink) resume(cur queue.Cursor, ok bool) (uint64, error) {
 	st, err := s.f.Stat()
 	if err != nil {
-		return -1, err
+		return 0, err
 	}
 	size := st.Size()
-	const window = 1 << 20
-	start := max(size-window, 0)
+	if !ok || !cur.HasAux {
+		// No cursor, or one from a version that kept no size.
+		last, err := s.repairTail(size)
+		if err != nil {
+			return 0, err
+		}
+		if last >= 0 && uint64(last)+1 > cur.Next {
+			return uint64(last) + 1, nil
+		}
+		return cur.Next, nil
+	}
+	synced := int64(cur.Aux)
+	switch {
+	case size == 0 && synced > 0:
+		// A new file where the old one was (moved away, or rotated):
+		// delivery goes on from the cursor.
+		s.log.Warn("file sink: the output file is new; delivery goes on from the cursor", "sink", s.cfg.Name, "file", s.cfg.Path, "next_seq", cur.Next)
+		return cur.Next, nil
+	case size < synced:
+		// Bytes that were fsync'd are gone: no crash does that.
+		s.log.Error("file sink: the output file is shorter than what was written and fsync'd before the cursor: it was cut or replaced; going on after its last complete entry line",
+			"sink", s.cfg.Name, "file", s.cfg.Path, "bytes", size, "synced_bytes", synced)
+		last, err := s.repairTail(size)
+		if err != nil {
+			return 0, err
+		}
+		if last < 0 {
+			return cur.Next, nil
+		}
+		return uint64(last) + 1, nil
+	case size > synced:
+		// Written after the last cursor move: a batch a crash may have
+		// torn anywhere. It is written again from the cursor.
+		s.log.Warn("file sink: cutting what was written after the last cursor move; it is written again", "sink", s.cfg.Name, "file", s.cfg.Path, "offset", synced, "bytes", size-synced)
+		if err := s.f.Truncate(synced); err != nil {
+			return 0, err
+		}
+		if err := s.f.Sync(); err != nil {
+			return 0, err
+		}
+	}
+	s.size = synced
+	if bad := s.checkSynced(); bad != "" {
+		s.log.Error("file sink: the output file is damaged before the end of what was fsync'd (no crash does that); kt verify names the lines: "+bad,
+			"sink", s.cfg.Name, "file", s.cfg.Path)
+	}
+	return cur.Next, nil
+}
+
+// checkSynced checks the last tailWindow bytes before s.size, which were
+// fsync'd: complete lines of JSON objects, no zeros. It returns what is
+// wrong, or "".
+func (s *Sink) checkSynced() string {
+	if s.size == 0 {
+		return ""
+	}
+	start := max(s.size-tailWindow, 0)
+	buf := make([]byte, s.size-start)
+	if _, err := s.f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
+		return err.Error()
+	}
+	if i := bytes.IndexByte(buf, 0); i >= 0 {
+		return fmt.Sprintf("zero bytes at offset %d", start+int64(i))
+	}
+	if buf[len(buf)-1] != '\n' {
+		return fmt.Sprintf("the line before offset %d has no end", s.size)
+	}
+	if start > 0 {
+		// The first line of the window may be the end of a longer one.
+		i := bytes.IndexByte(buf, '\n')
+		start, buf = start+int64(i)+1, buf[i+1:]
+	}
+	for off := start; len(buf) > 0; {
+		i := bytes.IndexByte(buf, '\n')
+		if !json.Valid(buf[:i]) {
+			return fmt.Sprintf("the line at offset %d is not JSON", off)
+		}
+		off, buf = off+int64(i)+1, buf[i+1:]
+	}
+	return ""
+}
+
+// repairTail cuts a torn last line of a file of size bytes and returns the
+// seq of the last entry line in the file, or -1. It is for files whose
+// cursor keeps no size.
+func (s *Sink) repairTail(size int64) (int64, error) {
+	start := max(size-tailWindow, 0)
 	buf := make([]byte, size-start)
 	if _, err := s.f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
 		return -1, err
@@ -101,7 +196,7 @@ func (s *Sink) repairTail() (int64, error) {
 	if n := len(buf); n > 0 && buf[n-1] != '\n' {
 		cut := bytes.LastIndexByte(buf, '\n') + 1
 		if cut == 0 && start > 0 {
-			return -1, fmt.Errorf("%s: last line is longer than %d bytes and has no end", s.cfg.Path, window)
+			return -1, fmt.Errorf("%s: last line is longer than %d bytes and has no end", s.cfg.Path, tailWindow)
 		}
 		s.log.Warn("file sink: cutting a torn last line", "sink", s.cfg.Name, "bytes", n-cut)
 		if err := s.f.Truncate(start + int64(cut)); err != nil {
@@ -109,9 +204,7 @@ func (s *Sink) repairTail() (int64, error) {
 		}
 		buf = buf[:cut]
 	}
-	if _, err := s.f.Seek(0, io.SeekEnd); err != nil {
-		return -1, err
-	}
+	s.size = start + int64(len(buf))
 	for len(buf) > 0 {
 		buf = bytes.TrimSuffix(buf, []byte{'\n'})
 		i := bytes.LastIndexByte(buf, '\n')
@@ -158,6 +251,9 @@ func (s *Sink) Run(ctx context.Context) error {
 			}
 			if s.latest != nil {
 				if err := s.write(append(sinks.HeartbeatRecord(time.Now(), s.latest), '\n')); err != nil {
+					return err
+				}
+				if err := s.storeCursor(s.next); err != nil {
 					return err
 				}
 			}
@@ -224,29 +320,34 @@ func (s *Sink) batch(r *queue.Reader, buf *[]byte) (int, error) {
 	s.cpSize = cpSize
 	atomic.StoreUint64(&s.next, next)
 	s.sent.Add(uint64(n))
-	if err := s.cursors.Store(s.key(), next); err != nil {
-		return 0, fmt.Errorf("file sink %s: cursor: %w", s.cfg.Name, err)
+	if err := s.storeCursor(next); err != nil {
+		return 0, err
 	}
 	return n, nil
+}
+
+// storeCursor stores next with the size of the file, all of it fsync'd.
+func (s *Sink) storeCursor(next uint64) error {
+	if err := s.cursors.Put(s.key(), queue.Cursor{Next: next, Aux: uint64(s.size), HasAux: true}); err != nil {
+		return fmt.Errorf("file sink %s: cursor: %w", s.cfg.Name, err)
+	}
+	return nil
 }
 
 // write appends b and fsyncs. On failure (a full disk) it cuts the file
 // back to where it was, so a retry never leaves half a line behind.
 func (s *Sink) write(b []byte) error {
-	off, err := s.f.Seek(0, io.SeekEnd)
-	if err != nil {
-		return fmt.Errorf("file sink %s: %w", s.cfg.Name, err)
-	}
-	_, err = s.f.Write(b)
+	_, err := s.f.WriteAt(b, s.size)
 	if err == nil {
 		err = s.f.Sync()
 	}
 	if err != nil {
-		if terr := s.f.Truncate(off); terr != nil {
+		if terr := s.f.Truncate(s.size); terr != nil {
 			s.log.Error("file sink: cannot cut back a failed write; the next start will", "sink", s.cfg.Name, "err", terr)
 		}
 		return fmt.Errorf("file sink %s: write: %w", s.cfg.Name, err)
 	}
+	s.size += int64(len(b))
 	return nil
 }
 

@@ -1,9 +1,11 @@
 package file
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,4 +119,107 @@ func TestRunFollowsCommits(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 	assert.Len(t, seqs(t, cfg.Path), 101)
+}
+
+// crashAfterBatch delivers the ledger's entries from a sink that stores
+// its cursor with the file size, then writes a further batch whose cursor
+// move a crash loses: the cursor file is put back as it was, and mangle
+// changes the bytes of the lost batch as a power cut can.
+func crashAfterBatch(t *testing.T, mangle func(b []byte, synced int)) (cfg Config, l *queue.Ledger, cursors *queue.Cursors, logs *bytes.Buffer) {
+	t.Helper()
+	l = openLedger(t)
+	dir := t.TempDir()
+	cursors, err := queue.OpenCursors(filepath.Join(dir, "cursors"))
+	require.NoError(t, err)
+	cfg = NewDefaultConfig()
+	cfg.Name, cfg.Path = "out", filepath.Join(dir, "out", "audit.ndjson")
+	appendN(t, l, 0, 40)
+	s, err := New(cfg, l, cursors, nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Drain())
+	cur, ok, err := cursors.Get("file.out")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.True(t, cur.HasAux)
+	synced := int(cur.Aux)
+	saved, err := os.ReadFile(filepath.Join(dir, "cursors", "file.out.cursor"))
+	require.NoError(t, err)
+	for i := range 30 { // a batch of several pages
+		appendN(t, l, 100+i*10, 10)
+	}
+	require.NoError(t, s.Drain())
+	require.NoError(t, s.Close())
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "cursors", "file.out.cursor"), saved, 0o600))
+	b, err := os.ReadFile(cfg.Path)
+	require.NoError(t, err)
+	require.Greater(t, len(b), synced+3*4096)
+	mangle(b, synced)
+	require.NoError(t, os.WriteFile(cfg.Path, b, 0o640))
+	logs = &bytes.Buffer{}
+	return cfg, l, cursors, logs
+}
+
+// TestCrashTailRewritten: whatever a crash leaves after the last batch
+// whose cursor moved — zeros before a complete line, a torn line — is cut
+// and written again: every entry once, in order, no zeros.
+func TestCrashTailRewritten(t *testing.T) {
+	for name, mangle := range map[string]func([]byte, int){
+		"zero pages before the last complete line": func(b []byte, synced int) {
+			from := (synced + 4095) / 4096 * 4096
+			clear(b[from : from+2*4096])
+		},
+		"zeros right after the synced part": func(b []byte, synced int) { clear(b[synced : synced+100]) },
+		"torn last line":                    func(b []byte, _ int) { clear(b[len(b)-30:]) },
+		"the whole batch kept":              func([]byte, int) {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, l, cursors, logs := crashAfterBatch(t, mangle)
+			s, err := New(cfg, l, cursors, slog.New(slog.NewTextHandler(logs, nil)))
+			require.NoError(t, err)
+			require.NoError(t, s.Drain())
+			require.NoError(t, s.Close())
+			out, err := os.ReadFile(cfg.Path)
+			require.NoError(t, err)
+			assert.NotContains(t, string(out), "\x00")
+			want := make([]uint64, l.Size())
+			for i := range want {
+				want[i] = uint64(i)
+			}
+			assert.Equal(t, want, seqs(t, cfg.Path))
+			assert.NotContains(t, logs.String(), "level=ERROR")
+		})
+	}
+}
+
+// TestSyncedDamageReported: zeros in the part of the file that was
+// fsync'd are no crash: the start reports them, and cuts nothing.
+func TestSyncedDamageReported(t *testing.T) {
+	cfg, l, cursors, logs := crashAfterBatch(t, func(b []byte, synced int) { clear(b[synced-300 : synced-200]) })
+	s, err := New(cfg, l, cursors, slog.New(slog.NewTextHandler(logs, nil)))
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	assert.Contains(t, logs.String(), "level=ERROR")
+	assert.Contains(t, logs.String(), "zero bytes at offset")
+}
+
+// TestNewFileGoesOnFromCursor: an output file moved away is started anew
+// from the cursor; one cut short of what was synced is reported.
+func TestNewFileGoesOnFromCursor(t *testing.T) {
+	cfg, l, cursors, logs := crashAfterBatch(t, func([]byte, int) {})
+	require.NoError(t, os.Rename(cfg.Path, cfg.Path+".1"))
+	s, err := New(cfg, l, cursors, slog.New(slog.NewTextHandler(logs, nil)))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(41), s.Next())
+	require.NoError(t, s.Close())
+	assert.Contains(t, logs.String(), "the output file is new")
+
+	b, err := os.ReadFile(cfg.Path + ".1")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(cfg.Path, b[:1000], 0o640))
+	require.NoError(t, cursors.Put("file.out", queue.Cursor{Next: 41, Aux: 1 << 20, HasAux: true}))
+	logs.Reset()
+	s, err = New(cfg, l, cursors, slog.New(slog.NewTextHandler(logs, nil)))
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	assert.Contains(t, logs.String(), "shorter than what was written and fsync'd")
 }

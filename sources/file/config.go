@@ -31,6 +31,10 @@ type Config struct {
 	StartAt      StartAt       // where a file never seen before starts, on the first run only
 	MaxLineBytes int64         // longer lines are dead-lettered and skipped
 	PollInterval time.Duration // how often paths are rescanned without a notification
+	// DeadLetterTextRate is how many refused lines a second keep their
+	// (redacted) text in the dead-letter file; the others keep their
+	// reason, location, SHA-256 and length only. 0 keeps no text.
+	DeadLetterTextRate int
 
 	// Filled by the agent from data_dir (see SetDataDir), not by HCL.
 	PositionsFile  string // JSON read positions, written atomically (0600)
@@ -43,8 +47,13 @@ func NewDefaultConfig() Config {
 		StartAt:      StartBeginning,
 		MaxLineBytes: 1 << 20,
 		PollInterval: time.Second,
+
+		DeadLetterTextRate: 100,
 	}
 }
+
+// maxTextRate bounds dead_letter_text_rate.
+const maxTextRate = 100000
 
 // SetDataDir derives PositionsFile and DeadLetterFile from the agent's
 // data_dir: DIR/sources/file/NAME/{positions.json,dead-letter.ndjson}.
@@ -73,6 +82,9 @@ func (c Config) Validate() error {
 	if c.PollInterval <= 0 {
 		return fmt.Errorf("file %s: poll_interval must be positive", c.Name)
 	}
+	if c.DeadLetterTextRate < 0 || c.DeadLetterTextRate > maxTextRate {
+		return fmt.Errorf("file %s: dead_letter_text_rate %d is outside 0..%d", c.Name, c.DeadLetterTextRate, maxTextRate)
+	}
 	if c.PositionsFile == "" || c.DeadLetterFile == "" {
 		return fmt.Errorf("file %s: positions and dead-letter files are not set (SetDataDir)", c.Name)
 	}
@@ -87,6 +99,7 @@ type hclConfig struct {
 	StartAt      *string        `hcl:"start_at,optional"`
 	MaxLineBytes *int64         `hcl:"max_line_bytes,optional"`
 	PollInterval hcl.Expression `hcl:"poll_interval,optional"`
+	TextRate     *int           `hcl:"dead_letter_text_rate,optional"`
 }
 
 // Decode reads a file block body. Every problem is a diagnostic that points
@@ -130,6 +143,13 @@ func Decode(name string, body hcl.Body, ctx *hcl.EvalContext) (Config, hcl.Diagn
 		if c.MaxLineBytes < minLineBytes || c.MaxLineBytes > 64<<20 {
 			diags = diags.Extend(hclconf.Error(rng("max_line_bytes"), "Invalid max_line_bytes",
 				fmt.Sprintf("max_line_bytes = %d is outside %d..%d.", c.MaxLineBytes, minLineBytes, 64<<20)))
+		}
+	}
+	if h.TextRate != nil {
+		c.DeadLetterTextRate = *h.TextRate
+		if c.DeadLetterTextRate < 0 || c.DeadLetterTextRate > maxTextRate {
+			diags = diags.Extend(hclconf.Error(rng("dead_letter_text_rate"), "Invalid dead_letter_text_rate",
+				fmt.Sprintf("dead_letter_text_rate = %d is outside 0..%d (lines a second whose text is kept; 0 keeps none).", c.DeadLetterTextRate, maxTextRate)))
 		}
 	}
 	var d hcl.Diagnostics

@@ -25,6 +25,7 @@ exclude        = ["*.old"]
 start_at       = "end"
 max_line_bytes = 4096
 poll_interval  = "250ms"
+dead_letter_text_rate = 5
 `)
 	require.False(t, diags.HasErrors(), diags.Error())
 	assert.Equal(t, "cp", c.Name)
@@ -33,6 +34,7 @@ poll_interval  = "250ms"
 	assert.Equal(t, StartEnd, c.StartAt)
 	assert.Equal(t, int64(4096), c.MaxLineBytes)
 	assert.Equal(t, 250*time.Millisecond, c.PollInterval)
+	assert.Equal(t, 5, c.DeadLetterTextRate)
 	c.SetDataDir("/var/lib/kt")
 	assert.Equal(t, "/var/lib/kt/sources/file/cp/positions.json", c.PositionsFile)
 	assert.Equal(t, "/var/lib/kt/sources/file/cp/dead-letter.ndjson", c.DeadLetterFile)
@@ -43,6 +45,7 @@ poll_interval  = "250ms"
 	assert.Equal(t, StartBeginning, d.StartAt)
 	assert.Equal(t, int64(1<<20), d.MaxLineBytes)
 	assert.Equal(t, time.Second, d.PollInterval)
+	assert.Equal(t, 100, d.DeadLetterTextRate)
 }
 
 func TestDecodeErrors(t *testing.T) {
@@ -54,6 +57,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"paths = [\"/a\"]\nstart_at = \"middle\"", "Invalid start_at"},
 		{"paths = [\"/a\"]\nmax_line_bytes = 10", "Invalid max_line_bytes"},
 		{"paths = [\"/a\"]\npoll_interval = \"soon\"", "Invalid duration"},
+		{"paths = [\"/a\"]\ndead_letter_text_rate = -1", "Invalid dead_letter_text_rate"},
 		{"paths = [\"/a\"]\nfollow = true", "Unsupported argument"},
 	} {
 		t.Run(tc.summary, func(t *testing.T) {
@@ -73,6 +77,10 @@ func TestValidate(t *testing.T) {
 	c.Paths = []string{"/a"}
 	assert.ErrorContains(t, c.Validate(), "SetDataDir")
 	c.SetDataDir(t.TempDir())
+	require.NoError(t, c.Validate())
+	c.DeadLetterTextRate = -1
+	assert.ErrorContains(t, c.Validate(), "dead_letter_text_rate")
+	c.DeadLetterTextRate = 0
 	require.NoError(t, c.Validate())
 	c.StartAt = "middle"
 	assert.ErrorContains(t, c.Validate(), "start_at")

@@ -1,95 +1,123 @@
 package file
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/time/rate"
+
+	"github.com/keeptrusts/kt/internal/atomicfile"
 )
 
 // deadLetter is one line of the dead-letter file (NDJSON, version 1):
 //
 //	{"time":"2026-01-01T00:00:00.123456789Z","source":"control_plane",
 //	 "file":"/var/log/keeptrusts/audit.log","offset":4096,"line":12,
-//	 "reason":"not valid JSON","sha256":"<hex of the line>","length":57,
-//	 "text":"{\"password\": \"[REDACTED]\", ..."}
+//	 "reason":"field \"actor\": missing","sha256":"<hex of the line>",
+//	 "length":57,"text":"{\"action\":\"auth.login\",\"password\":\"hmac-sha256:…\"}"}
 //
-// text is absent for lines over max_line_bytes (they are never buffered
-// whole); sha256 and length are always of the line as it is in the file,
-// without its newline.
+// sha256 and length are always of the line as it is in the file, without
+// its newline, so that offset and length cut it out of the file. text is
+// the record after the pipeline's redaction (sources.Redactor); when it is
+// absent, text_omitted says why:
+//
+//	"max_line_bytes"  the line is over max_line_bytes and was never held whole
+//	"rate"            over dead_letter_text_rate texts a second were refused
+//	"disabled"        dead_letter_text_rate is 0
+//	"no_redactor"     the emitter cannot redact, so no text is kept at all
 type deadLetter struct {
-	Time   string `json:"time"`
-	Source string `json:"source"`
-	File   string `json:"file"`
-	Offset int64  `json:"offset"`
-	Line   int    `json:"line"`
-	Reason string `json:"reason"`
-	SHA256 string `json:"sha256"`
-	Length int64  `json:"length"`
-	Text   string `json:"text,omitempty"`
+	Time        string `json:"time"`
+	Source      string `json:"source"`
+	File        string `json:"file"`
+	Offset      int64  `json:"offset"`
+	Line        int    `json:"line"`
+	Reason      string `json:"reason"`
+	SHA256      string `json:"sha256"`
+	Length      int64  `json:"length"`
+	Text        string `json:"text,omitempty"`
+	TextOmitted string `json:"text_omitted,omitempty"`
 }
 
-// secretKey matches JSON keys whose string values the dead-letter file must
-// not keep: any key containing one of these words, case-insensitively.
-const secretWords = `password|passwd|passphrase|secret|token|api[_-]?key|apikey|private[_-]?key|authorization|cookie|credential|session[_-]?id|value`
-
-var (
-	// "key": "value" with a secret-looking key (the value may hold escapes).
-	jsonSecret = regexp.MustCompile(`(?i)("[^"\\]*(?:` + secretWords + `)[^"\\]*"\s*:\s*)"(?:[^"\\]|\\.)*"?`)
-	// key=value and key: value in text that is not JSON.
-	textSecret = regexp.MustCompile(`(?i)(\b[\w.-]*(?:` + secretWords + `)[\w.-]*\s*[=:]\s*)([^\s"',;&{}]+)`)
-	// bearer credentials anywhere.
-	bearer = regexp.MustCompile(`(?i)(\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}`)
+// The values of deadLetter.TextOmitted.
+const (
+	omitTooLong    = "max_line_bytes"
+	omitRate       = "rate"
+	omitDisabled   = "disabled"
+	omitNoRedactor = "no_redactor"
 )
 
-// redact replaces secret-looking values in a refused line. It is textual and
-// best effort: it catches "key": "string" pairs and key=value pairs whose key
-// contains password, passwd, passphrase, secret, token, api_key, apikey,
-// private_key, authorization, cookie, credential(s), session_id or value, and
-// Bearer/Basic credentials; it does not see secrets under other keys or
-// non-string values (objects, numbers) under those keys.
-func redact(s string) string {
-	s = bearer.ReplaceAllString(s, `$1[REDACTED]`)
-	s = jsonSecret.ReplaceAllString(s, `$1"[REDACTED]"`)
-	return textSecret.ReplaceAllString(s, `$1[REDACTED]`)
-}
+// maxReason bounds the reason kept and logged for a refused line: an
+// error may quote an event id, which can be as long as a line.
+const maxReason = 1024
 
 // deadLetterFile appends entries to the dead-letter file, opened lazily.
 type deadLetterFile struct {
 	path string
 	f    *os.File
+	torn bool // the file ends without a newline (a write cut short)
+	buf  bytes.Buffer
 }
 
-// write appends entries and fsyncs, so that a read position that moves past
-// the lines afterwards never loses them.
+// open creates the file and its directory durably (a name survives a
+// power cut only once its directory is synced), mode 0600 in a 0700
+// directory.
+func (d *deadLetterFile) open() error {
+	if err := atomicfile.MkdirAll(filepath.Dir(d.path), 0o700); err != nil {
+		return fmt.Errorf("dead-letter: %w", err)
+	}
+	f, err := atomicfile.CreateDurable(d.path, os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("dead-letter: %w", err)
+	}
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], fi.Size()-1); err != nil && err != io.EOF {
+			f.Close()
+			return fmt.Errorf("dead-letter: read %s: %w", d.path, err)
+		}
+		d.torn = last[0] != '\n'
+	}
+	d.f = f
+	return nil
+}
+
+// write appends entries with one write and one fsync, so that a read
+// position that moves past the lines afterwards never loses them.
 func (d *deadLetterFile) write(entries []deadLetter) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	if d.f == nil {
-		if err := os.MkdirAll(filepath.Dir(d.path), 0o700); err != nil {
-			return fmt.Errorf("dead-letter: %w", err)
+		if err := d.open(); err != nil {
+			return err
 		}
-		f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-		if err != nil {
-			return fmt.Errorf("dead-letter: %w", err)
-		}
-		d.f = f
 	}
-	var buf []byte
-	for _, e := range entries {
-		b, err := json.Marshal(e)
-		if err != nil {
+	d.buf.Reset()
+	if d.torn {
+		d.buf.WriteByte('\n') // keep the next record off a torn line
+	}
+	enc := json.NewEncoder(&d.buf)
+	enc.SetEscapeHTML(false)
+	for i := range entries {
+		if err := enc.Encode(&entries[i]); err != nil {
 			return fmt.Errorf("dead-letter: %w", err)
 		}
-		buf = append(append(buf, b...), '\n')
 	}
-	if _, err := d.f.Write(buf); err != nil {
+	if _, err := d.f.Write(d.buf.Bytes()); err != nil {
+		d.torn = true
 		return fmt.Errorf("dead-letter: write %s: %w", d.path, err)
+	}
+	d.torn = false
+	if d.buf.Cap() > 4<<20 {
+		d.buf = bytes.Buffer{} // do not hold a flood's buffer
 	}
 	if err := d.f.Sync(); err != nil {
 		return fmt.Errorf("dead-letter: fsync %s: %w", d.path, err)
@@ -104,18 +132,97 @@ func (d *deadLetterFile) close() {
 	}
 }
 
-// lineLetter is the dead-letter entry of a line held whole in memory.
-func lineLetter(now time.Time, source, file string, off int64, line int, reason string, data []byte) deadLetter {
-	sum := sha256.Sum256(data)
-	return deadLetter{
-		Time:   now.UTC().Format(time.RFC3339Nano),
-		Source: source,
-		File:   file,
-		Offset: off,
-		Line:   line,
-		Reason: reason,
-		SHA256: hex.EncodeToString(sum[:]),
-		Length: int64(len(data)),
-		Text:   redact(string(data)),
+// letter is the dead-letter entry of a refused line: line is the line as
+// it is in the file (without its newline), record the bytes that were
+// handed to the Emitter (nil for a line never held whole).
+func (s *Source) letter(now time.Time, file string, off int64, lineNo int, reason string, line, record []byte) deadLetter {
+	sum := sha256.Sum256(line)
+	d := deadLetter{
+		Time: now.UTC().Format(time.RFC3339Nano), Source: s.cfg.Name, File: file,
+		Offset: off, Line: lineNo, Reason: clip(reason, maxReason),
+		SHA256: hex.EncodeToString(sum[:]), Length: int64(len(line)),
 	}
+	s.keepText(now, &d, record)
+	return d
+}
+
+// keepText sets the redacted text of d, or why there is none. Texts are
+// sampled at dead_letter_text_rate a second: the cost of redaction and
+// of the dead-letter file stay bounded whatever the rate of refusals.
+func (s *Source) keepText(now time.Time, d *deadLetter, record []byte) {
+	switch {
+	case record == nil:
+		d.TextOmitted = omitTooLong
+	case s.texts == nil:
+		d.TextOmitted = omitDisabled
+	case s.redactor == nil:
+		d.TextOmitted = omitNoRedactor
+	case !s.texts.AllowN(now, 1):
+		d.TextOmitted = omitRate
+	default:
+		d.Text = string(s.redactor.RedactRaw(record))
+	}
+}
+
+// clip cuts s to at most n bytes on a UTF-8 boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:i], len(s))
+}
+
+// deadLetter writes entries durably, counts them and logs them, at most
+// logBurst warnings at once and one a second after that: a flood of
+// refusals is summed up, never logged line by line.
+func (s *Source) deadLetter(entries []deadLetter) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if err := s.dl.write(entries); err != nil {
+		return fmt.Errorf("file %s: %w", s.cfg.Name, err)
+	}
+	s.refused.Add(uint64(len(entries)))
+	s.progress()
+	now := s.now()
+	for _, e := range entries {
+		if !s.warns.AllowN(now, 1) {
+			s.unlogged++
+			continue
+		}
+		args := []any{"file", e.File, "offset", e.Offset, "line", e.Line, "length", e.Length, "reason", clip(e.Reason, 256)}
+		if s.unlogged > 0 {
+			args = append(args, "also_refused_since_last_warning", s.unlogged)
+			s.unlogged = 0
+		}
+		s.log.Warn("file source: line dead-lettered", args...)
+	}
+	return nil
+}
+
+// flushWarnings logs the count of refused lines that got no warning of
+// their own, once the rate of warnings allows it or when force is set.
+func (s *Source) flushWarnings(force bool) {
+	if s.unlogged > 0 && (force || s.warns.AllowN(s.now(), 1)) {
+		s.log.Warn("file source: more lines dead-lettered", "count", s.unlogged, "dead_letter_file", s.cfg.DeadLetterFile)
+		s.unlogged = 0
+	}
+}
+
+// Warnings of refused lines: logBurst at once, then one a second.
+const logBurst = 10
+
+func newWarnLimiter() *rate.Limiter { return rate.NewLimiter(rate.Every(time.Second), logBurst) }
+
+// newTextLimiter returns the sampler of dead-letter texts, nil when no
+// text is kept.
+func newTextLimiter(perSecond int) *rate.Limiter {
+	if perSecond <= 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(perSecond), perSecond)
 }

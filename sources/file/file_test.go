@@ -38,6 +38,17 @@ type fakeEmitter struct {
 	// content: a batch with it is refused whole with a ConflictError, at
 	// Wait for a Submit, at once for an Emit.
 	conflict int
+	// conflictLine0 makes that ConflictError name no line (Line 0).
+	conflictLine0 bool
+	// poison fails a whole batch holding a record it returns true for,
+	// with an error that names no line (as the queue refuses an id over
+	// 65535 bytes), or with RecordErrors naming it when poisonNamed.
+	poison      func(sources.Raw) bool
+	poisonNamed bool
+	// sameBatchIDs refuses a record whose "id" an earlier record of the
+	// batch has with other content (a ConflictError with EarlierLine).
+	sameBatchIDs bool
+	seen         map[string]bool // records kept, by content: Result.Duplicates
 }
 
 var _ sources.Submitter = (*fakeEmitter)(nil)
@@ -54,11 +65,18 @@ func (f *fakeEmitter) Submit(batch []sources.Raw) (func(context.Context) (source
 	}
 	if line := f.conflictLine(batch); line > 0 {
 		return func(context.Context) (sources.Result, error) {
-			return sources.Result{}, &sources.ConflictError{Line: line, ID: "x"}
+			return sources.Result{}, f.conflictErr(line)
 		}, nil
 	}
-	f.keep(batch)
-	return func(context.Context) (sources.Result, error) { return sources.Result{Accepted: len(batch)}, nil }, nil
+	res := f.keep(batch)
+	return func(context.Context) (sources.Result, error) { return res, nil }, nil
+}
+
+func (f *fakeEmitter) conflictErr(line int) error {
+	if f.conflictLine0 {
+		line = 0
+	}
+	return &sources.ConflictError{Line: line, ID: "x"}
 }
 
 func (f *fakeEmitter) conflictLine(batch []sources.Raw) int {
@@ -71,11 +89,22 @@ func (f *fakeEmitter) conflictLine(batch []sources.Raw) int {
 	return 0
 }
 
-func (f *fakeEmitter) keep(batch []sources.Raw) {
+func (f *fakeEmitter) keep(batch []sources.Raw) sources.Result {
+	if f.seen == nil {
+		f.seen = map[string]bool{}
+	}
+	var res sources.Result
 	for _, r := range batch {
 		r.Data = append([]byte(nil), r.Data...)
 		f.got = append(f.got, r)
+		if f.seen[string(r.Data)] {
+			res.Duplicates++
+		} else {
+			f.seen[string(r.Data)] = true
+			res.Accepted++
+		}
 	}
+	return res
 }
 
 type event struct {
@@ -91,10 +120,9 @@ func (f *fakeEmitter) Emit(_ context.Context, batch []sources.Raw) (sources.Resu
 		return sources.Result{}, err
 	}
 	if line := f.conflictLine(batch); line > 0 {
-		return sources.Result{}, &sources.ConflictError{Line: line, ID: "x"}
+		return sources.Result{}, f.conflictErr(line)
 	}
-	f.keep(batch)
-	return sources.Result{Accepted: len(batch)}, nil
+	return f.keep(batch), nil
 }
 
 // check returns the errors given before anything is written.
@@ -107,7 +135,25 @@ func (f *fakeEmitter) check(batch []sources.Raw) error {
 		return fmt.Errorf("queue full: %w", sources.ErrBusy)
 	}
 	var errs sources.RecordErrors
+	ids := map[string]int{} // id -> index of its first record
 	for i, r := range batch {
+		if f.poison != nil && f.poison(r) {
+			err := fmt.Errorf("queue: record %d: id length %d out of range", i, len(r.Data))
+			if !f.poisonNamed {
+				return err
+			}
+			errs = append(errs, sources.RecordError{Index: i, Line: r.Line, Field: "id", Err: err})
+			continue
+		}
+		if f.sameBatchIDs {
+			var id struct{ ID string }
+			if json.Unmarshal(r.Data, &id) == nil && id.ID != "" {
+				if j, ok := ids[id.ID]; ok && string(batch[j].Data) != string(r.Data) {
+					return &sources.ConflictError{Line: r.Line, ID: id.ID, EarlierLine: batch[j].Line}
+				}
+				ids[id.ID] = i
+			}
+		}
 		var e event
 		if err := json.Unmarshal(r.Data, &e); err != nil {
 			errs = append(errs, sources.RecordError{Index: i, Line: r.Line, Err: fmt.Errorf("not valid JSON: %v", err)})
@@ -453,11 +499,13 @@ func readDeadLetters(t *testing.T, path string) []deadLetter {
 	defer f.Close()
 	var out []deadLetter
 	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 64<<20)
 	for sc.Scan() {
 		var d deadLetter
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &d))
 		out = append(out, d)
 	}
+	require.NoError(t, sc.Err())
 	return out
 }
 
@@ -474,10 +522,10 @@ func TestDeadLetterRefusedLines(t *testing.T) {
 	}
 	path := filepath.Join(dir, "audit.log")
 	require.NoError(t, os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644))
-	em := &fakeEmitter{}
+	em := &redactingEmitter{fakeEmitter: &fakeEmitter{}}
 	cfg := testConfig(t, dir, "audit.log")
 	s, _ := start(t, cfg, em)
-	checkOnce(t, em, map[string]int{"a": 3})
+	checkOnce(t, em.fakeEmitter, map[string]int{"a": 3})
 	require.Eventually(t, func() bool { return s.DeadLettered() == 3 }, 5*time.Second, time.Millisecond)
 	dl := readDeadLetters(t, cfg.DeadLetterFile)
 	require.Len(t, dl, 3)
@@ -501,10 +549,14 @@ func TestDeadLetterRefusedLines(t *testing.T) {
 		sum := sha256.Sum256([]byte(raw))
 		assert.Equal(t, hex.EncodeToString(sum[:]), d.SHA256)
 		assert.Equal(t, int64(len(raw)), d.Length)
-		assert.NotContains(t, d.Text, "hunter2")
-		assert.NotContains(t, d.Text, "THIS-MUST-NEVER")
-		assert.Contains(t, d.Text, "[REDACTED]")
+		// The text is the Emitter's redaction of the record, nothing else.
+		assert.Equal(t, redacted([]byte(raw)), d.Text)
+		assert.Empty(t, d.TextOmitted)
 	}
+	b, err := os.ReadFile(cfg.DeadLetterFile)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "hunter2")
+	assert.NotContains(t, string(b), "THIS-MUST-NEVER")
 	fi, err := os.Stat(cfg.DeadLetterFile)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
@@ -541,6 +593,7 @@ func TestOverLongLines(t *testing.T) {
 		sum := sha256.Sum256([]byte(want))
 		assert.Equal(t, hex.EncodeToString(sum[:]), dl[i].SHA256)
 		assert.Empty(t, dl[i].Text)
+		assert.Equal(t, omitTooLong, dl[i].TextOmitted)
 		assert.Contains(t, dl[i].Reason, "max_line_bytes")
 		assert.Equal(t, 4+4*i, dl[i].Line)
 	}
@@ -695,22 +748,6 @@ func TestFallbackIDStable(t *testing.T) {
 	assert.Regexp(t, `^file-[0-9a-f]{32}-16$`, a[1])
 }
 
-func TestRedact(t *testing.T) {
-	for in, want := range map[string]string{
-		`{"password": "hunter2", "user": "bob"}`:         `{"password": "[REDACTED]", "user": "bob"}`,
-		`{"Authorization":"Bearer abc.def","n":1}`:       `{"Authorization":"[REDACTED]","n":1}`,
-		`{"api_key":"k\"ey","private_key":"-----BEGIN`:   `{"api_key":"[REDACTED]","private_key":"[REDACTED]"`,
-		`{"changes":{"after":{"value":"s3cr3t"}}}`:       `{"changes":{"after":{"value":"[REDACTED]"}}}`,
-		`token=abc123 user=bob`:                          `token=[REDACTED] user=bob`,
-		`curl -H "Authorization: Bearer eyJhbGciOi.x.y"`: `curl -H "Authorization: [REDACTED] [REDACTED]"`,
-		`"auth": "Basic dXNlcjpwYXNzd29yZA=="`:           `"auth": "Basic [REDACTED]"`,
-		`{"cookie": "sid=1", "db_credentials": "u:p"}`:   `{"cookie": "[REDACTED]", "db_credentials": "[REDACTED]"}`,
-		`{"action":"auth.login"}`:                        `{"action":"auth.login"}`,
-	} {
-		assert.Equal(t, want, redact(in), in)
-	}
-}
-
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
@@ -749,8 +786,8 @@ func TestConflictAtWait(t *testing.T) {
 			assert.Equal(t, 1, seen[i], "event %d", i)
 		}
 	}
-	b, err := os.ReadFile(cfg.DeadLetterFile)
-	require.NoError(t, err)
-	assert.Equal(t, 1, strings.Count(string(b), "\n"))
-	assert.Contains(t, string(b), `\"n\":777`)
+	dl := readDeadLetters(t, cfg.DeadLetterFile)
+	require.Len(t, dl, 1)
+	assert.Equal(t, 777, dl[0].Line)
+	assert.Contains(t, dl[0].Reason, "already in the ledger")
 }

@@ -23,7 +23,7 @@ const fingerprintBytes = 1024
 // its first 1024 bytes. "" means the file has neither yet: it holds no
 // complete line, so there is nothing to read. The covered bytes never change
 // while a file only grows, so the fingerprint is stable.
-func fingerprint(f *os.File) (string, error) {
+func fingerprint(f io.ReaderAt) (string, error) {
 	buf := make([]byte, fingerprintBytes)
 	n, err := f.ReadAt(buf, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -84,7 +84,8 @@ func loadPositions(path string) (ps []position, ok bool, err error) {
 	return doc.Files, true, nil
 }
 
-// savePositions writes ps atomically with mode 0600.
+// savePositions writes ps atomically with mode 0600 (temp file, fsync,
+// rename, directory fsync), creating its directory durably first.
 func savePositions(path string, ps []position) error {
 	sort.Slice(ps, func(i, j int) bool {
 		if ps[i].Path != ps[j].Path {
@@ -99,7 +100,7 @@ func savePositions(path string, ps []position) error {
 	if err != nil {
 		return fmt.Errorf("positions: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := atomicfile.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("positions: %w", err)
 	}
 	if err := atomicfile.WriteFile(path, append(b, '\n'), 0o600); err != nil {

@@ -2,25 +2,41 @@
 // it, one JSON object, a JSON array of objects, or NDJSON. A request is
 // answered 202 only once every event of it is a durable, signed ledger entry;
 // a request with one bad record is refused whole (400) and nothing of it is
-// written.
+// written. A body may be gzip-encoded and may start with a UTF-8 byte order
+// mark (so may each NDJSON line).
 //
 // Authentication, when configured: a bearer token (Authorization: Bearer),
 // and/or an HMAC-SHA256 signature of the body in the Standard Webhooks form
 // (webhook-id, webhook-timestamp, webhook-signature: "v1,<base64>" over
 // "id.timestamp.body", timestamps outside the replay window refused) or in
-// GitHub's form (X-Hub-Signature-256: "sha256=<hex>" over the body).
+// GitHub's form (X-Hub-Signature-256: "sha256=<hex>" over the body), and/or
+// client certificates (tls.client_ca_file). The listener's TLS, limits and
+// exposure rules are those of internal/listener.
 //
 // Answers:
 //
 //	202 {"accepted":N,"duplicates":D,"first_seq":F,"last_seq":L}
 //	400 {"error":"...","errors":[{"line":3,"field":"actor","error":"..."}]}
+//	    a record that can never be accepted (every bad line is named), a
+//	    body that is not JSON or does not decode, an id header too long
 //	401 bad or missing token or signature
-//	405 not a POST; 409 an event id already in the ledger with other content
-//	413 body over max_body_bytes; 503 + Retry-After: the ledger is full
+//	405 not a POST
+//	408 body not received within read_timeout
+//	409 an event id already in the ledger, or earlier in the request, with other content
+//	413 body over max_body_bytes (by Content-Length, before reading; or once decompressed)
+//	415 a Content-Encoding other than gzip
+//	500 an internal error: nothing acknowledged, no Retry-After
+//	503 + Retry-After: the ledger is busy, closed or broken (kt is
+//	    restarting), max_inflight_bytes is in use, or the events were not
+//	    durable within write_timeout
 //
 // A retried request creates no duplicate entries: events are deduplicated by
-// id; events without an id get "<webhook-id>:<n>" (or "<Idempotency-Key>:<n>")
-// as their id when the request carries one of those headers.
+// id; an event without an id gets "<base>:<n>" as its id, where the base
+// comes from what authenticates the request: the signed webhook-id
+// (Standard Webhooks), "gh-" and the first 32 hex digits of the body's
+// SHA-256 (GitHub signature), or else the webhook-id or Idempotency-Key
+// header. A signed request replayed is therefore a duplicate, whatever its
+// unsigned headers say.
 package webhook
 
 import (
@@ -28,24 +44,26 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/keeptrusts/kt/internal/listener"
 	"github.com/keeptrusts/kt/pipeline"
 	"github.com/keeptrusts/kt/sources"
 )
+
+// MaxIDHeaderBytes bounds the webhook-id and Idempotency-Key headers, which
+// become the base of the ids of events that carry none.
+const MaxIDHeaderBytes = 256
 
 // Source is a running webhook listener.
 type Source struct {
@@ -53,61 +71,88 @@ type Source struct {
 	emit   sources.Emitter
 	log    *slog.Logger
 	now    func() time.Time
-	srv    *http.Server
-	ln     net.Listener
-	counts [6]atomic.Uint64
+	srv    *listener.Server
+	counts [numClasses]atomic.Uint64
+
+	accepted, duplicates, refused atomic.Uint64
+	backlog                       atomic.Int64
+	lastProgress                  atomic.Int64 // Unix nanoseconds; 0 = never
 }
 
+var _ sources.StatsReporter = (*Source)(nil)
+
 // New binds the listener (so a port conflict fails start-up) but serves
-// nothing until Run.
+// nothing until Run. It logs the listener's start warnings (exposed
+// without authentication or without TLS).
 func New(cfg Config, emit sources.Emitter, log *slog.Logger) (*Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("webhook %s: listen: %w", cfg.Name, err)
-	}
-	s := &Source{cfg: cfg, emit: emit, log: log, now: time.Now, ln: ln}
+	s := &Source{cfg: cfg, emit: emit, log: log, now: time.Now}
 	mux := http.NewServeMux()
 	mux.HandleFunc(cfg.Path, s.handle)
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv, err := listener.New(cfg.Config, mux, listener.Options{
+		Name: "webhook " + cfg.Name, Auth: cfg.auth(), Logger: log, Error: s.guardError, ShutdownTimeout: 10 * time.Second,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.srv = srv
 	return s, nil
 }
 
 // Addr returns the bound address.
-func (s *Source) Addr() string { return s.ln.Addr().String() }
+func (s *Source) Addr() string { return s.srv.Addr() }
 
 // Run serves until ctx is done, then stops taking requests and waits up to
 // 10s for the ones in flight to be answered.
-func (s *Source) Run(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("webhook %s: %w", s.cfg.Name, err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return s.srv.Shutdown(sctx)
-}
+func (s *Source) Run(ctx context.Context) error { return s.srv.Run(ctx) }
 
 // Counts of answered requests by class, for metrics.
 const (
-	Accepted = iota
-	BadRequest
-	Unauthorized
-	TooLarge
-	Busy
-	Conflict
+	Accepted     = iota // 202
+	BadRequest          // 400
+	Unauthorized        // 401
+	TooLarge            // 413
+	Busy                // 503
+	Conflict            // 409
+	Failed              // 500
+	Unsupported         // 415
+	TimedOut            // 408
+	numClasses
 )
+
+// ClassNames returns the metric label of every answer class.
+func ClassNames() map[int]string {
+	return map[int]string{Accepted: "accepted", BadRequest: "bad_request", Unauthorized: "unauthorized", TooLarge: "too_large",
+		Busy: "busy", Conflict: "conflict", Failed: "failed", Unsupported: "unsupported_encoding", TimedOut: "timed_out"}
+}
 
 // Count returns how many requests got the answer class c.
 func (s *Source) Count(c int) uint64 { return s.counts[c].Load() }
 
 // Name returns the source's name.
 func (s *Source) Name() string { return s.cfg.Name }
+
+// Stats reports the source's intake in events: accepted and duplicate
+// events of 202 answers, refused events of 400, 408, 409, 413 and 415
+// answers (every record of a refused request; a body that could not be
+// split into records counts as one), and the requests being handled as
+// the backlog. 401s are counted by Count only.
+func (s *Source) Stats() sources.Stats {
+	st := sources.Stats{Accepted: s.accepted.Load(), Duplicates: s.duplicates.Load(), Refused: s.refused.Load(), Backlog: s.backlog.Load()}
+	if ns := s.lastProgress.Load(); ns != 0 {
+		st.LastProgress = time.Unix(0, ns)
+	}
+	return st
+}
+
+func (s *Source) progress() { s.lastProgress.Store(s.now().UnixNano()) }
+
+func (s *Source) refuse(n int) {
+	s.refused.Add(uint64(n))
+	s.progress()
+}
 
 type recordError struct {
 	Line  int    `json:"line"`
@@ -132,40 +177,91 @@ func (s *Source) fail(w http.ResponseWriter, code, class int, msg string, errs [
 	s.reply(w, code, class, body)
 }
 
+// classOf is the answer class of a refusal made before the records reach
+// the emitter.
+func classOf(code int) int {
+	switch code {
+	case http.StatusRequestEntityTooLarge:
+		return TooLarge
+	case http.StatusUnsupportedMediaType:
+		return Unsupported
+	case http.StatusServiceUnavailable:
+		return Busy
+	case http.StatusRequestTimeout:
+		return TimedOut
+	case http.StatusInternalServerError:
+		return Failed
+	}
+	return BadRequest
+}
+
+// failBody answers a request whose body could not be taken in.
+func (s *Source) failBody(w http.ResponseWriter, code int, msg string) {
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	} else {
+		s.refuse(1)
+	}
+	s.fail(w, code, classOf(code), msg, nil)
+}
+
+// guardError answers the refusals the listener makes before handle runs.
+func (s *Source) guardError(w http.ResponseWriter, code int, msg string) { s.failBody(w, code, msg) }
+
+// utf8BOM is the byte order mark some producers put before UTF-8 text.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
 func (s *Source) handle(w http.ResponseWriter, r *http.Request) {
+	s.backlog.Add(1)
+	defer s.backlog.Add(-1)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		s.fail(w, http.StatusMethodNotAllowed, -1, "use POST", nil)
 		return
 	}
-	if s.cfg.Token != "" && !s.tokenOK(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="kt"`)
-		s.fail(w, http.StatusUnauthorized, Unauthorized, "missing or wrong bearer token", nil)
+	if s.cfg.Token != "" && !listener.BearerOK(r, s.cfg.Token) {
+		s.unauthorized(w, r, "missing or wrong bearer token", true)
 		return
 	}
-	body, err := readBody(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), r.ContentLength, s.cfg.MaxBodyBytes)
+	body, err := listener.ReadBody(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			s.fail(w, http.StatusRequestEntityTooLarge, TooLarge,
-				fmt.Sprintf("body is over max_body_bytes (%d bytes); send smaller batches", s.cfg.MaxBodyBytes), nil)
-			return
-		}
-		s.fail(w, http.StatusBadRequest, BadRequest, "reading body: "+err.Error(), nil)
+		code, msg := s.srv.BodyError(err)
+		s.failBody(w, code, msg)
 		return
 	}
+	idBase, idHeader := "", ""
 	if s.cfg.HMACSecret != nil {
-		if msg := s.signatureProblem(r, body); msg != "" {
-			s.fail(w, http.StatusUnauthorized, Unauthorized, msg, nil)
+		// The signature is over the body as the producer encoded it,
+		// byte order mark included.
+		scheme, msg := s.signatureProblem(r, body)
+		if msg != "" {
+			s.unauthorized(w, r, msg, false)
 			return
 		}
+		if scheme == schemeGitHub {
+			// The signature covers the body only: the id base comes from
+			// it, never from a header a replay could change.
+			sum := sha256.Sum256(body)
+			idBase = "gh-" + hex.EncodeToString(sum[:16])
+		} else {
+			idBase, idHeader = r.Header.Get("webhook-id"), "webhook-id"
+		}
+	} else {
+		idBase, idHeader = r.Header.Get("webhook-id"), "webhook-id"
+		if idBase == "" {
+			idBase, idHeader = r.Header.Get("Idempotency-Key"), "Idempotency-Key"
+		}
 	}
-	idBase := r.Header.Get("webhook-id")
-	if idBase == "" {
-		idBase = r.Header.Get("Idempotency-Key")
+	body = bytes.TrimPrefix(body, utf8BOM)
+	if len(idBase) > MaxIDHeaderBytes {
+		s.refuse(1)
+		s.fail(w, http.StatusBadRequest, BadRequest, fmt.Sprintf(
+			"header %s is %d bytes, over the %d bytes an id base may have; nothing written", idHeader, len(idBase), MaxIDHeaderBytes), nil)
+		return
 	}
 	raws, errs := split(body, pipeline.Source{Kind: "webhook", Name: s.cfg.Name}, idBase)
 	if len(errs) > 0 {
+		s.refuse(1)
 		s.fail(w, http.StatusBadRequest, BadRequest, "request refused, nothing written: "+errs[0].Error, errs)
 		return
 	}
@@ -174,72 +270,103 @@ func (s *Source) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.emit.Emit(r.Context(), raws)
+	s.answer(w, r, raws, res, err)
+}
+
+// unauthorized answers 401 and logs why (rate-limited); bearer says the
+// token was what failed.
+func (s *Source) unauthorized(w http.ResponseWriter, r *http.Request, reason string, bearer bool) {
+	s.srv.Denied(r, reason)
+	if bearer {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="kt"`)
+	}
+	s.fail(w, http.StatusUnauthorized, Unauthorized, reason, nil)
+}
+
+// answer maps what the emitter did with a request's records to the HTTP
+// answer. Only what can succeed later is answered 503 with Retry-After;
+// what never can is a 4xx; an unexpected failure is a 500.
+func (s *Source) answer(w http.ResponseWriter, r *http.Request, raws []sources.Raw, res sources.Result, err error) {
 	var recErrs sources.RecordErrors
 	var conflict *sources.ConflictError
 	switch {
 	case err == nil:
+		s.accepted.Add(uint64(res.Accepted))
+		s.duplicates.Add(uint64(res.Duplicates))
+		s.progress()
 		out := map[string]any{"accepted": res.Accepted, "duplicates": res.Duplicates}
 		if res.Accepted > 0 {
 			out["first_seq"], out["last_seq"] = res.FirstSeq, res.LastSeq
 		}
 		s.reply(w, http.StatusAccepted, Accepted, out)
 	case errors.As(err, &recErrs):
+		s.refuse(len(raws))
 		list := make([]recordError, len(recErrs))
 		for i, re := range recErrs {
 			list[i] = recordError{Line: re.Line, Field: re.Field, Error: re.Err.Error()}
 		}
+		first := "first"
+		if len(recErrs) == 1 {
+			first = "it is"
+		}
 		s.fail(w, http.StatusBadRequest, BadRequest,
-			fmt.Sprintf("%d of %d records are not audit events, nothing written; first: %s", len(recErrs), len(raws), recErrs[0].Error()), list)
+			fmt.Sprintf("%d of %d records can never be accepted, nothing written; %s: %s", len(recErrs), len(raws), first, recErrs[0].Error()), list)
 	case errors.As(err, &conflict):
+		s.refuse(len(raws))
 		s.fail(w, http.StatusConflict, Conflict, conflict.Error()+"; nothing written", nil)
 	case errors.Is(err, sources.ErrBusy):
 		w.Header().Set("Retry-After", "1")
 		s.fail(w, http.StatusServiceUnavailable, Busy, "ledger cannot take more now, nothing written; retry later", nil)
-	case r.Context().Err() != nil:
+	case errors.Is(err, sources.ErrUnavailable):
+		// kt is stopping, or exiting for a restart that recovers the
+		// ledger: the same request succeeds once it is back.
+		w.Header().Set("Retry-After", "5")
+		s.fail(w, http.StatusServiceUnavailable, Busy, "ledger closed (kt is stopping or restarting), nothing acknowledged; retry later", nil)
+	case errors.Is(r.Context().Err(), context.Canceled):
 		// The client went away; its events may or may not be durable, and a
 		// retry with the same ids is deduplicated.
 		s.log.Warn("webhook client gone before the answer", "source", s.cfg.Name, "err", err)
+	case errors.Is(r.Context().Err(), context.DeadlineExceeded):
+		w.Header().Set("Retry-After", "1")
+		s.fail(w, http.StatusServiceUnavailable, Busy, fmt.Sprintf(
+			"events not durable within write_timeout (%s), nothing acknowledged; retry later (events with ids are deduplicated)", s.srv.Config().WriteTimeout), nil)
 	default:
 		s.log.Error("webhook append failed", "source", s.cfg.Name, "err", err)
-		w.Header().Set("Retry-After", "1")
-		s.fail(w, http.StatusServiceUnavailable, Busy, "ledger append failed, nothing acknowledged; retry later", nil)
+		s.fail(w, http.StatusInternalServerError, Failed, "internal error, nothing acknowledged; the agent's log says why", nil)
 	}
 }
 
-func (s *Source) tokenOK(r *http.Request) bool {
-	h := r.Header.Get("Authorization")
-	const p = "Bearer "
-	if len(h) < len(p) || !strings.EqualFold(h[:len(p)], p) {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(h[len(p):]), []byte(s.cfg.Token)) == 1
-}
+// Signature schemes.
+const (
+	schemeStandard = "standard-webhooks"
+	schemeGitHub   = "github"
+)
 
-// signatureProblem checks the Standard Webhooks or the GitHub signature; ""
-// when one of them is valid.
-func (s *Source) signatureProblem(r *http.Request, body []byte) string {
+// signatureProblem checks the GitHub or the Standard Webhooks signature
+// and returns the scheme, and "" when the signature is valid or why not.
+func (s *Source) signatureProblem(r *http.Request, body []byte) (scheme, problem string) {
 	if gh := r.Header.Get("X-Hub-Signature-256"); gh != "" {
 		want := hmacSum(s.cfg.HMACSecret, body)
 		got, ok := strings.CutPrefix(gh, "sha256=")
 		dec, err := hex.DecodeString(got)
 		if !ok || err != nil || !hmac.Equal(dec, want) {
-			return "X-Hub-Signature-256 does not match the body"
+			return schemeGitHub, "X-Hub-Signature-256 does not match the body"
 		}
-		return ""
+		return schemeGitHub, ""
 	}
 	id, ts, sigs := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature")
 	if sigs == "" {
-		return "missing signature: send webhook-id, webhook-timestamp and webhook-signature, or X-Hub-Signature-256"
+		return schemeStandard, "missing signature: send webhook-id, webhook-timestamp and webhook-signature, or X-Hub-Signature-256"
 	}
 	if id == "" || ts == "" {
-		return "webhook-signature needs webhook-id and webhook-timestamp"
+		return schemeStandard, "webhook-signature needs webhook-id and webhook-timestamp"
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return "webhook-timestamp is not integer seconds"
+		return schemeStandard, "webhook-timestamp is not integer seconds"
 	}
 	if d := s.now().Sub(time.Unix(sec, 0)); d > s.cfg.ReplayWindow || d < -s.cfg.ReplayWindow {
-		return fmt.Sprintf("webhook-timestamp is %s away from now, outside the replay window of %s", d.Round(time.Second), s.cfg.ReplayWindow)
+		return schemeStandard, fmt.Sprintf("webhook-timestamp is %s away from now, outside the replay window of %s", d.Round(time.Second), s.cfg.ReplayWindow)
 	}
 	var signed bytes.Buffer
 	signed.WriteString(id + "." + ts + ".")
@@ -252,21 +379,10 @@ func (s *Source) signatureProblem(r *http.Request, body []byte) string {
 		}
 		got, err := base64.StdEncoding.DecodeString(b64)
 		if err == nil && hmac.Equal(got, want) {
-			return ""
+			return schemeStandard, ""
 		}
 	}
-	return "webhook-signature does not match the body"
-}
-
-// readBody reads the whole body into a buffer sized from Content-Length
-// (bounded by the limit), so a large batch is read without regrowing.
-func readBody(r io.Reader, length, limit int64) ([]byte, error) {
-	if length <= 0 || length > limit {
-		return io.ReadAll(r)
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, length+1))
-	_, err := buf.ReadFrom(r)
-	return buf.Bytes(), err
+	return schemeStandard, "webhook-signature does not match the body"
 }
 
 func hmacSum(key, msg []byte) []byte {
@@ -318,7 +434,7 @@ func split(body []byte, src pipeline.Source, idBase string) ([]sources.Raw, []re
 		var l []byte
 		l, rest, _ = bytes.Cut(rest, []byte{'\n'})
 		line++
-		if l = bytes.TrimSpace(l); len(l) > 0 {
+		if l = bytes.TrimSpace(bytes.TrimPrefix(l, utf8BOM)); len(l) > 0 {
 			out = append(out, mk(len(out), line, l))
 		}
 	}

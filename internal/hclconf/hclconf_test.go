@@ -1,0 +1,28 @@
+package hclconf
+
+import (
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/stretchr/testify/assert"
+)
+
+func TestDedupeKeepsOneErrorPerPlace(t *testing.T) {
+	at := func(line, col, b int) *hcl.Range {
+		return &hcl.Range{Filename: "kt.hcl", Start: hcl.Pos{Line: line, Column: col, Byte: b}, End: hcl.Pos{Line: line, Column: col + 5, Byte: b + 5}}
+	}
+	diags := hcl.Diagnostics{
+		{Severity: hcl.DiagError, Summary: "Error in function call", Subject: at(3, 12, 40)},
+		{Severity: hcl.DiagError, Summary: "Unsuitable value type", Subject: at(3, 12, 40)},
+		{Severity: hcl.DiagError, Summary: "Invalid duration", Subject: at(5, 3, 70)},
+		{Severity: hcl.DiagWarning, Summary: "a warning", Subject: at(5, 3, 70)},
+		{Severity: hcl.DiagError, Summary: "No source"},
+		{Severity: hcl.DiagError, Summary: "No sink"},
+	}
+	got := Dedupe(diags)
+	var sums []string
+	for _, d := range got {
+		sums = append(sums, d.Summary)
+	}
+	assert.Equal(t, []string{"Error in function call", "Invalid duration", "a warning", "No source", "No sink"}, sums)
+}
