@@ -271,7 +271,9 @@ func load(p *hclparse.Parser, name string, src []byte, dir, defaultDataDir strin
 		diags = diags.Extend(hclconf.Error(f.Body.MissingItemRange(), "No source",
 			"The config has no source block, so nothing would ever be recorded. Add a source \"webhook\" or source \"file\" block."))
 	}
-	return cfg, hclconf.Dedupe(diags)
+	diags = hclconf.Dedupe(diags)
+	hclconf.Sort(diags)
+	return cfg, diags
 }
 
 func checkPlugin(kind string, b pluginHCL, known, built bool, seen map[string]hcl.Range) hcl.Diagnostics {

@@ -232,3 +232,28 @@ health {
 		assert.Contains(t, render(diags), c.want, c.src)
 	}
 }
+
+// TestConfigBlockMistakesAllAtOnce: inside one block too, a mistyped or
+// unknown attribute does not hide the others' mistakes, and nothing is
+// reported twice.
+func TestConfigBlockMistakesAllAtOnce(t *testing.T) {
+	src := base + `
+source "file" "f" {
+  paths = []
+  poll_interval = "often"
+  bogus = 1
+}
+sink "file" "out" {
+  path = "/tmp/out"
+  batch_events = 0
+  heartbeat_interval = "x"
+  nope = true
+}
+`
+	_, _, diags := LoadBytes("t.hcl", []byte(src))
+	got := render(diags)
+	for _, want := range []string{"Empty paths", "Invalid duration", `named "bogus"`, "Invalid batch_events", `named "nope"`} {
+		assert.Contains(t, got, want)
+	}
+	assert.Len(t, diags, 6, got)
+}

@@ -1,5 +1,7 @@
-# A production-shaped example: authenticated webhook, redaction paths, a
-# file sink for the local SIEM forwarder. Secrets come from the environment.
+# A production-shaped example: an authenticated webhook, redaction and
+# vocabulary rules, a file sink for the local SIEM forwarder, a token on the
+# query API. Secrets come from the environment: `kt config validate` and
+# `kt agent` need KT_WEBHOOK_TOKEN, KT_WEBHOOK_HMAC and KT_API_TOKEN set.
 data_dir = "/var/lib/kt"
 
 signing {
@@ -16,11 +18,21 @@ source "webhook" "console" {
 }
 
 redact {
-  paths = ["changes.after.credentials.*"]
+  paths    = ["changes.after.credentials.*"]
+  names    = ["x-tenant-signature"]       # secret member names of your own
+  patterns = ["\\bACME-[0-9A-F]{32}\\b"]  # secret values of your own, RE2
+}
+
+normalize {
+  category_map = { data_access = "policy" } # your producers' words -> kt's
 }
 
 sink "file" "local" {
   path = "/var/lib/kt/out/audit.ndjson" # NDJSON of ledger entries and checkpoints
+}
+
+health {
+  stall_after = "2m" # report a source or sink with work waiting and no progress
 }
 
 query_api {

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,15 +39,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// agentProc is a running `kt agent`.
+// agentProc is a running `kt agent` owned by a test.
 type agentProc struct {
-	t       *testing.T
-	cmd     *exec.Cmd
-	webhook string // base URL of the webhook, e.g. http://127.0.0.1:1234/v1/events
-	api     string // base URL of the query API
-	done    chan struct{}
-	mu      sync.Mutex
-	logs    bytes.Buffer
+	t *testing.T
+	*ktProc
 }
 
 // writeConfig writes a config for a data dir and returns its path. extra is
@@ -81,42 +74,12 @@ query_api {
 // startAgent starts kt agent and waits until it reports its addresses.
 func startAgent(t *testing.T, config string, env ...string) *agentProc {
 	t.Helper()
-	a := &agentProc{t: t, done: make(chan struct{})}
-	a.cmd = exec.Command(ktBin, "agent", "--config", config, "--log-format", "json")
-	a.cmd.Env = append(os.Environ(), env...)
-	stderr, err := a.cmd.StderrPipe()
+	p, err := launchKT(config, env...)
 	require.NoError(t, err)
-	require.NoError(t, a.cmd.Start())
-	ready := make(chan struct{})
-	go func() {
-		defer close(a.done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		once := sync.Once{}
-		for sc.Scan() {
-			line := sc.Bytes()
-			a.mu.Lock()
-			a.logs.Write(line)
-			a.logs.WriteByte('\n')
-			a.mu.Unlock()
-			var m struct {
-				Msg      string            `json:"msg"`
-				Webhooks map[string]string `json:"webhooks"`
-				QueryAPI string            `json:"query_api"`
-			}
-			if json.Unmarshal(line, &m) == nil && m.Msg == "kt agent running" {
-				for _, addr := range m.Webhooks {
-					a.webhook = "http://" + addr + "/v1/events"
-				}
-				a.api = "http://" + m.QueryAPI
-				once.Do(func() { close(ready) })
-			}
-		}
-		_ = a.cmd.Wait()
-	}()
+	a := &agentProc{t: t, ktProc: p}
 	select {
-	case <-ready:
-	case <-a.done:
+	case <-p.ready:
+	case <-p.done:
 		t.Fatalf("kt agent exited before it was ready:\n%s", a.Logs())
 	case <-time.After(30 * time.Second):
 		a.cmd.Process.Kill()

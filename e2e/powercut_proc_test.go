@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -15,7 +16,8 @@ import (
 	"github.com/keeptrusts/kt/internal/crashfs"
 )
 
-// ktProc is a `kt agent` whose start-up may be cut.
+// ktProc is a running `kt agent` process: its log, and the addresses it
+// logged once it was ready. startAgent and the power-cut rig start it.
 type ktProc struct {
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -26,9 +28,13 @@ type ktProc struct {
 	logs    bytes.Buffer
 }
 
-func launchKT(config string) (*ktProc, error) {
+// launchKT starts `kt agent --config config` with env added to the
+// environment; ready is closed once it logs that it runs, done when it
+// exits.
+func launchKT(config string, env ...string) (*ktProc, error) {
 	a := &ktProc{done: make(chan struct{}), ready: make(chan struct{})}
 	a.cmd = exec.Command(ktBin, "agent", "--config", config, "--log-format", "json")
+	a.cmd.Env = append(os.Environ(), env...)
 	stderr, err := a.cmd.StderrPipe()
 	if err != nil {
 		return nil, err

@@ -36,13 +36,5 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	if err := os.Rename(name, path); err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("atomicfile: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("atomicfile: fsync dir %s: %w", dir, err)
-	}
-	return nil
+	return SyncDir(dir)
 }

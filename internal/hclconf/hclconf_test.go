@@ -26,3 +26,22 @@ func TestDedupeKeepsOneErrorPerPlace(t *testing.T) {
 	}
 	assert.Equal(t, []string{"Error in function call", "Invalid duration", "a warning", "No source", "No sink"}, sums)
 }
+
+func TestSortByPosition(t *testing.T) {
+	at := func(file string, b int) *hcl.Range {
+		return &hcl.Range{Filename: file, Start: hcl.Pos{Byte: b}, End: hcl.Pos{Byte: b + 1}}
+	}
+	diags := hcl.Diagnostics{
+		{Summary: "none"},
+		{Summary: "a:30", Subject: at("a", 30)},
+		{Summary: "b:1", Subject: at("b", 1)},
+		{Summary: "a:10", Subject: at("a", 10)},
+		{Summary: "none 2"},
+	}
+	Sort(diags)
+	var got []string
+	for _, d := range diags {
+		got = append(got, d.Summary)
+	}
+	assert.Equal(t, []string{"a:10", "a:30", "b:1", "none", "none 2"}, got)
+}

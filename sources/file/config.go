@@ -109,10 +109,10 @@ func Decode(name string, body hcl.Body, ctx *hcl.EvalContext) (Config, hcl.Diagn
 	c := NewDefaultConfig()
 	c.Name = name
 	var h hclConfig
+	// Decoding goes on past an attribute that failed (it keeps its zero
+	// value) so that every mistake of the block is reported at once; the
+	// agent drops a second diagnostic at the same place.
 	diags := gohcl.DecodeBody(body, ctx, &h)
-	if diags.HasErrors() {
-		return c, diags
-	}
 	rng := hclconf.AttrRange(body)
 	c.Paths, c.Exclude = h.Paths, h.Exclude
 	if len(c.Paths) == 0 {
