@@ -259,6 +259,36 @@ func TestPowerCutHole(t *testing.T) {
 	}
 }
 
+// TestPowerCutHoleInNewSegment: the first commit into a segment just
+// rolled is torn by a power cut, its first page lost and a later one kept.
+// The commits before it are all in earlier segments and durable (a segment
+// rolls only when the syncer is idle), so the checkpoint file names the
+// segment's first seq: a torn tail, not damage.
+func TestPowerCutHoleInNewSegment(t *testing.T) {
+	base := t.TempDir()
+	opts := testOpts(t, base)
+	rolling := opts
+	rolling.SegmentBytes = 1 // a new segment after every commit
+	build(t, rolling, 5)
+	dir, durable := crashCopy(t, base, opts, 1, func(b []byte, s int) {
+		require.Equal(t, segHeaderSize, s, "the commit is the segment's first")
+		clear(b[s+10 : s+120])
+	})
+	before := verifyLedger(t, dir, opts.Signer)
+	assert.Empty(t, before, "kt verify before recovery")
+	o := opts
+	o.Dir = dir
+	l, err := Open(o)
+	require.NoError(t, err)
+	assert.Empty(t, l.Damage())
+	assert.Positive(t, l.Stats().TornBytes)
+	assert.Equal(t, durable, l.Size(), "the torn commit was never acknowledged; everything before it is kept")
+	_, err = l.Append(context.Background(), []Pending{pend("after", 1)})
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	assert.Empty(t, verifyLedger(t, dir, opts.Signer), "kt verify after recovery")
+}
+
 // TestEvidenceOfLedger: Open never starts a new ledger, nor gives a seq
 // again, where the checkpoint file, a sink's cursor or the segments show
 // that entries existed.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // maxUnsyncedCommits is the most commits that can be written to a segment
@@ -84,7 +85,16 @@ func crashTail(name string, b []byte, hint ckptHint) int {
 		}
 	}
 	i := 0
-	var before int64 // largest size of the frames before the damage
+	// before is the largest tree size known before the damage: at least
+	// the segment's first seq, since the entries below it are in earlier
+	// segments, and a segment is rolled only once every commit before it
+	// is durable (the first commit into a new segment can be torn too).
+	var before int64
+	if first, ok := parseSegHeader(b); ok {
+		before = int64(first)
+	} else if first, err := strconv.ParseUint(strings.TrimSuffix(name, ".seg"), 10, 64); err == nil {
+		before = int64(first)
+	}
 	for _, d := range dmg {
 		if d.Kind == BadHeader {
 			continue

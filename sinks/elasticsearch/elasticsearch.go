@@ -61,7 +61,7 @@
 //	kt.hash, kt.prev_hash  hash, prev_hash
 //	kt.sig, kt.key_id      sig, key_id
 //	kt.category            category, as kt names it
-//	kt.actor_type          actor.type: user, api_token or system
+//	kt.actor_type          actor.type: user, api_token, system, or a producer's own word kept as given
 //	kt.target.type, .id, .name   target
 //	kt.correlation_id      correlation_id
 //	kt.record              the line
