@@ -20,7 +20,7 @@ import (
 	"github.com/keeptrusts/kt/sinks/elasticsearch"
 	filesink "github.com/keeptrusts/kt/sinks/file"
 	"github.com/keeptrusts/kt/sinks/splunkhec"
-	filesource "github.com/keeptrusts/kt/sources/file"
+	"github.com/keeptrusts/kt/sources/tail"
 	"github.com/keeptrusts/kt/sources/webhook"
 )
 
@@ -37,7 +37,7 @@ type Config struct {
 	QueryAPI  *QueryAPIConfig // nil = no query API
 
 	Webhooks    []webhook.Config
-	FileSources []filesource.Config
+	FileSources []tail.Config
 	FileSinks   []filesink.Config
 	RemoteSinks []RemoteSink
 }
@@ -235,7 +235,7 @@ func load(p *hclparse.Parser, name string, src []byte, dir, defaultDataDir strin
 			diags = diags.Extend(d)
 			cfg.Webhooks = append(cfg.Webhooks, c)
 		case "file":
-			c, d := filesource.Decode(b.Name, b.Body, ctx)
+			c, d := tail.Decode(b.Name, b.Body, ctx)
 			diags = diags.Extend(d)
 			c.SetDataDir(cfg.DataDir)
 			cfg.FileSources = append(cfg.FileSources, c)

@@ -13,7 +13,7 @@ import (
 	"github.com/keeptrusts/kt/queue"
 	"github.com/keeptrusts/kt/sinks"
 	filesink "github.com/keeptrusts/kt/sinks/file"
-	filesource "github.com/keeptrusts/kt/sources/file"
+	"github.com/keeptrusts/kt/sources/tail"
 	"github.com/keeptrusts/kt/sources/webhook"
 )
 
@@ -30,7 +30,7 @@ type daemon struct {
 	norms     []*pipeline.Normalizer // the webhook's and the file sources'
 	fileSinks []*filesink.Sink
 	engines   []*sinks.Engine
-	tails     []*filesource.Source
+	tails     []*tail.Source
 	hooks     []*webhook.Source
 	api       *query.Server
 	reg       *prometheus.Registry
@@ -156,7 +156,7 @@ func wire(cfg *Config, opt Options) (*daemon, error) {
 		d.watchSink(e.Name(), e.Next)
 	}
 	for _, fc := range cfg.FileSources {
-		src, err := filesource.New(fc, &emitter{norm: fileNorm, led: d.led}, log)
+		src, err := tail.New(fc, &emitter{norm: fileNorm, led: d.led}, log)
 		if err != nil {
 			return d, err
 		}

@@ -1,7 +1,7 @@
 // Package sources defines how outside input enters kt: a Source turns bytes
 // from somewhere (HTTP requests, files) into raw records and hands them to an
 // Emitter, which normalizes them and makes them durable ledger entries.
-// Plugins live in subpackages (sources/webhook, sources/file).
+// Plugins live in subpackages: sources/webhook, and sources/tail (the "file" source).
 package sources
 
 import (

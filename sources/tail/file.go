@@ -1,4 +1,4 @@
-// Package file is the tailing source: it reads the JSON-lines audit files a
+// Package tail is the file source (type "file"): it reads the JSON-lines audit files a
 // control plane writes and turns every complete line into exactly one
 // ledger entry, or one dead letter, across rotations, restarts and crashes.
 //
@@ -116,7 +116,7 @@
 // followed files past their positions) and the last time a line became
 // durable or was refused: a source with a backlog and no progress for
 // long is stuck, and the agent reports it.
-package file
+package tail
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package file
+package tail
 
 import (
 	"bytes"
@@ -137,7 +137,7 @@ func cpuTime() time.Duration {
 // through the Normalizer's RedactRaw. It reports lines/s and CPU µs per
 // line (all threads of the process).
 //
-//	go test -run XXX -bench RefusalCost -benchtime 3x ./sources/file/
+//	go test -run XXX -bench RefusalCost -benchtime 3x ./sources/tail/
 func BenchmarkRefusalCost(b *testing.B) {
 	const lines = 20000
 	tmpl := benchEvent()
