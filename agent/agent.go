@@ -58,10 +58,7 @@ func (d *daemon) run(ctx context.Context) error {
 	sinkCtx, stopSinks := context.WithCancel(context.Background())
 	defer stopSinks()
 	var sinkWG sync.WaitGroup
-	for _, s := range d.fileSinks {
-		sinkWG.Go(func() { superviseSink(sinkCtx, s, log) })
-	}
-	for _, e := range d.engines {
+	for _, e := range d.sinks {
 		sinkWG.Go(func() { superviseSink(sinkCtx, e, log) })
 	}
 	monCtx, stopMonitor := context.WithCancel(context.Background())
@@ -75,18 +72,11 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	srcCtx, stopSources := context.WithCancel(ctx)
 	defer stopSources()
-	srcErr := make(chan error, len(d.hooks)+len(d.tails))
+	srcErr := make(chan error, len(d.sources))
 	var srcWG sync.WaitGroup
-	for _, t := range d.tails {
+	for _, src := range d.sources {
 		srcWG.Go(func() {
-			if err := t.Run(srcCtx); err != nil {
-				srcErr <- err
-			}
-		})
-	}
-	for _, h := range d.hooks {
-		srcWG.Go(func() {
-			if err := h.Run(srcCtx); err != nil {
+			if err := src.Run(srcCtx); err != nil {
 				srcErr <- err
 			}
 		})
@@ -136,17 +126,14 @@ wait:
 		log.Error("closing the ledger", "err", err)
 		runErr = errors.Join(runErr, err)
 	}
-	for _, s := range d.fileSinks {
-		if err := s.Drain(); err != nil {
-			log.Error("final sink delivery", "sink", s.Name(), "err", err)
-		}
-	}
-	// Remote sinks get a bounded time to ship the final checkpoint; what
-	// is left goes at the next start (the cursor says where).
+	// Every sink gets a bounded time to ship what the ledger holds, the
+	// final checkpoint included (DrainTimeout: 30 s for a file, 5 s for a
+	// receiver over the network); what is left goes at the next start (the
+	// cursor says where).
 	var drainWG sync.WaitGroup
-	for _, e := range d.engines {
+	for _, e := range d.sinks {
 		drainWG.Go(func() {
-			dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+			dctx, cancel := context.WithTimeout(context.Background(), e.DrainTimeout())
 			defer cancel()
 			if err := e.Drain(dctx); err != nil {
 				log.Warn("final sink delivery did not finish; the rest goes at the next start", "sink", e.Name(), "err", err)
@@ -161,10 +148,6 @@ wait:
 	log.Info("stopped", "entries", d.led.Size())
 	return runErr
 }
-
-// drainTimeout bounds how long a remote sink may take at shutdown to ship
-// what the ledger holds.
-const drainTimeout = 5 * time.Second
 
 // superviseSink runs a sink and restarts it with backoff when it fails, so
 // one broken destination never stops the agent.

@@ -2,10 +2,8 @@ package agent
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -15,13 +13,9 @@ import (
 
 	"github.com/keeptrusts/kt/configs"
 	"github.com/keeptrusts/kt/internal/hclconf"
+	"github.com/keeptrusts/kt/internal/layout"
 	"github.com/keeptrusts/kt/query"
-	"github.com/keeptrusts/kt/sinks"
-	"github.com/keeptrusts/kt/sinks/elasticsearch"
-	filesink "github.com/keeptrusts/kt/sinks/file"
-	"github.com/keeptrusts/kt/sinks/splunkhec"
-	"github.com/keeptrusts/kt/sources/tail"
-	"github.com/keeptrusts/kt/sources/webhook"
+	"github.com/keeptrusts/kt/queue"
 )
 
 // Config is a decoded and validated agent configuration.
@@ -36,17 +30,10 @@ type Config struct {
 	Health    HealthConfig
 	QueryAPI  *QueryAPIConfig // nil = no query API
 
-	Webhooks    []webhook.Config
-	FileSources []tail.Config
-	FileSinks   []filesink.Config
-	RemoteSinks []RemoteSink
-}
-
-// RemoteSink is a sink that runs on the delivery engine (sinks.Engine).
-type RemoteSink struct {
-	Delivery sinks.Delivery
-	// New makes the sink's transport; it does no network I/O.
-	New func(log *slog.Logger) (sinks.Transport, error)
+	// Sources and Sinks are the plugin blocks, in file order, each decoded
+	// by its plugin (agent/plugins.go).
+	Sources []SourceBlock
+	Sinks   []SinkBlock
 }
 
 // SigningConfig is the signing block.
@@ -117,13 +104,6 @@ type notYetBlockHCL struct {
 	DefRange hcl.Range `hcl:",def_range"`
 }
 
-// Plugin types known to the schema. Those not built yet are refused with a
-// "not available yet" diagnostic rather than ignored.
-var (
-	sourceTypes = map[string]bool{"webhook": true, "file": true}
-	sinkTypes   = map[string]bool{"file": true, "splunk_hec": true, "elasticsearch": true, "kafka": false, "syslog": false, "s3": false}
-)
-
 // LoadFile reads and validates a config file. The returned diagnostics
 // carry file:line:col; the parser is returned so they can be rendered with
 // source snippets.
@@ -172,14 +152,13 @@ func load(p *hclparse.Parser, name string, src []byte, dir, defaultDataDir strin
 		}
 	}
 	diags = diags.Extend(single("signing", len(root.Signing), blockRanges(root.Signing, func(b signingHCL) hcl.Range { return b.DefRange })))
-	diags = diags.Extend(single("redact", len(root.Redact), blockRanges(root.Redact, func(b redactHCL) hcl.Range { return b.DefRange })))
 	diags = diags.Extend(single("query_api", len(root.QueryAPI), blockRanges(root.QueryAPI, func(b queryAPIHCL) hcl.Range { return b.DefRange })))
 
 	cfg.Signing = SigningConfig{
-		KeyFile:            filepath.Join(cfg.DataDir, "signing.key"),
+		KeyFile:            layout.SigningKey(cfg.DataDir),
 		KeyName:            defaultKeyName(),
-		CheckpointInterval: 10 * time.Second,
-		CommitInterval:     10 * time.Millisecond,
+		CheckpointInterval: queue.DefaultCheckpointInterval,
+		CommitInterval:     queue.DefaultCommitInterval,
 	}
 	if len(root.Signing) > 0 {
 		s := root.Signing[0]
@@ -222,51 +201,7 @@ func load(p *hclparse.Parser, name string, src []byte, dir, defaultDataDir strin
 		diags = diags.Extend(notYet(r.DefRange, "retention", "The retention block"))
 	}
 
-	seen := map[string]hcl.Range{}
-	for _, b := range root.Sources {
-		built, known := sourceTypes[b.Type]
-		diags = diags.Extend(checkPlugin("source", b, known, built, seen))
-		if !known || !built {
-			continue
-		}
-		switch b.Type {
-		case "webhook":
-			c, d := webhook.Decode(b.Name, b.Body, ctx)
-			diags = diags.Extend(d)
-			cfg.Webhooks = append(cfg.Webhooks, c)
-		case "file":
-			c, d := tail.Decode(b.Name, b.Body, ctx)
-			diags = diags.Extend(d)
-			c.SetDataDir(cfg.DataDir)
-			cfg.FileSources = append(cfg.FileSources, c)
-		}
-	}
-	clear(seen)
-	for _, b := range root.Sinks {
-		built, known := sinkTypes[b.Type]
-		diags = diags.Extend(checkPlugin("sink", b, known, built, seen))
-		if !known || !built {
-			continue
-		}
-		switch b.Type {
-		case "file":
-			c, d := filesink.Decode(b.Name, b.Body, ctx)
-			diags = diags.Extend(d)
-			cfg.FileSinks = append(cfg.FileSinks, c)
-		case elasticsearch.Type:
-			c, d := elasticsearch.Decode(b.Name, b.Body, ctx)
-			diags = diags.Extend(d)
-			c.Delivery.SetDataDir(cfg.DataDir)
-			cfg.RemoteSinks = append(cfg.RemoteSinks, RemoteSink{Delivery: c.Delivery,
-				New: func(log *slog.Logger) (sinks.Transport, error) { return elasticsearch.New(c, log) }})
-		case splunkhec.Type:
-			c, d := splunkhec.Decode(b.Name, b.Body, ctx)
-			diags = diags.Extend(d)
-			c.Delivery.SetDataDir(cfg.DataDir)
-			cfg.RemoteSinks = append(cfg.RemoteSinks, RemoteSink{Delivery: c.Delivery,
-				New: func(log *slog.Logger) (sinks.Transport, error) { return splunkhec.New(c, log) }})
-		}
-	}
+	diags = diags.Extend(decodePlugins(cfg, root.Sources, root.Sinks, ctx))
 	if len(root.Sources) == 0 {
 		diags = diags.Extend(hclconf.Error(f.Body.MissingItemRange(), "No source",
 			"The config has no source block, so nothing would ever be recorded. Add a source \"webhook\" or source \"file\" block."))
@@ -274,28 +209,6 @@ func load(p *hclparse.Parser, name string, src []byte, dir, defaultDataDir strin
 	diags = hclconf.Dedupe(diags)
 	hclconf.Sort(diags)
 	return cfg, diags
-}
-
-func checkPlugin(kind string, b pluginHCL, known, built bool, seen map[string]hcl.Range) hcl.Diagnostics {
-	var diags hcl.Diagnostics
-	if !known {
-		var types []string
-		for t := range map[string]map[string]bool{"source": sourceTypes, "sink": sinkTypes}[kind] {
-			types = append(types, fmt.Sprintf("%q", t))
-		}
-		sort.Strings(types)
-		diags = diags.Extend(hclconf.Error(b.DefRange, fmt.Sprintf("Unknown %s type", kind),
-			fmt.Sprintf("There is no %s type %q; the types are %s.", kind, b.Type, strings.Join(types, ", "))))
-	} else if !built {
-		diags = diags.Extend(notYet(b.DefRange, kind+" "+b.Type, fmt.Sprintf("The %q %s", b.Type, kind)))
-	}
-	if prev, dup := seen[b.Name]; dup {
-		diags = diags.Extend(hclconf.Error(b.DefRange, fmt.Sprintf("Duplicate %s name", kind),
-			fmt.Sprintf("A %s named %q is already defined at %s; names must be unique (they key cursors, metrics and logs).", kind, b.Name, pos(prev))))
-	} else {
-		seen[b.Name] = b.DefRange
-	}
-	return diags
 }
 
 func notYet(rng hcl.Range, what, subject string) hcl.Diagnostics {
@@ -314,6 +227,8 @@ func single(name string, n int, ranges []hcl.Range) hcl.Diagnostics {
 	return hclconf.Error(ranges[1], "Duplicate "+name+" block",
 		fmt.Sprintf("Only one %s block is allowed; the first is at %s.", name, pos(ranges[0])))
 }
+
+var hclErr = hclconf.Error
 
 func pos(r hcl.Range) string {
 	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)

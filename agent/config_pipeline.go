@@ -2,14 +2,15 @@ package agent
 
 import (
 	"fmt"
-	"path/filepath"
 	"regexp"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 
 	"github.com/keeptrusts/kt/internal/hclconf"
+	"github.com/keeptrusts/kt/internal/layout"
 	"github.com/keeptrusts/kt/pipeline"
+	"github.com/keeptrusts/kt/queue"
 )
 
 // RedactConfig is the redact block.
@@ -33,7 +34,7 @@ type NormalizeConfig struct {
 // LedgerConfig is the ledger block.
 type LedgerConfig struct {
 	// SegmentBytes is the size past which the ledger starts a new segment
-	// file (0 = the queue's default, 64 MiB).
+	// file (0 = queue.DefaultSegmentBytes).
 	SegmentBytes int64
 }
 
@@ -94,7 +95,7 @@ func decodePipeline(cfg *Config, redact []redactHCL, normalize []normalizeHCL, c
 			diags = diags.Extend(hclconf.Error(rng, summary, err.Error()))
 		}
 	}
-	cfg.Redact = RedactConfig{KeyFile: filepath.Join(cfg.DataDir, "redact.key")}
+	cfg.Redact = RedactConfig{KeyFile: layout.RedactKey(cfg.DataDir)}
 	if len(redact) > 0 {
 		var r redactAttrs
 		diags = diags.Extend(gohcl.DecodeBody(redact[0].Body, ctx, &r))
@@ -145,7 +146,7 @@ func decodeLedger(cfg *Config, b ledgerHCL, ctx *hcl.EvalContext) hcl.Diagnostic
 	cfg.Ledger.SegmentBytes = *l.SegmentBytes
 	if cfg.Ledger.SegmentBytes < minSegmentBytes || cfg.Ledger.SegmentBytes > maxSegmentBytes {
 		return hclconf.Error(hclconf.AttrRange(b.Body)("segment_bytes"), "Invalid segment_bytes",
-			fmt.Sprintf("segment_bytes = %d is out of range: use %d (64 KiB) to %d (1 GiB); the default is 67108864 (64 MiB).", cfg.Ledger.SegmentBytes, minSegmentBytes, maxSegmentBytes))
+			fmt.Sprintf("segment_bytes = %d is out of range: use %d (64 KiB) to %d (1 GiB); the default is %d.", cfg.Ledger.SegmentBytes, minSegmentBytes, maxSegmentBytes, queue.DefaultSegmentBytes))
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keeptrusts/kt/configs"
+	"github.com/keeptrusts/kt/sources/webhook"
 )
 
 func render(diags hcl.Diagnostics) string {
@@ -93,12 +94,14 @@ sink "file" "f" {
 	assert.Equal(t, "/srv/kt", cfg.DataDir)
 	assert.Equal(t, 3*time.Second, cfg.Signing.CheckpointInterval)
 	assert.Equal(t, "/srv/kt/signing.key", cfg.Signing.KeyFile)
-	require.Len(t, cfg.Webhooks, 1)
-	assert.Equal(t, "tok", cfg.Webhooks[0].Token)
-	assert.Equal(t, []byte("hmac-key"), cfg.Webhooks[0].HMACSecret)
-	assert.Equal(t, time.Minute, cfg.Webhooks[0].ReplayWindow)
-	assert.Equal(t, "/v1/events", cfg.Webhooks[0].Path)
-	require.Len(t, cfg.FileSinks, 1)
+	hooks := webhooks(cfg)
+	require.Len(t, hooks, 1)
+	assert.Equal(t, "tok", hooks[0].Token)
+	assert.Equal(t, []byte("hmac-key"), hooks[0].HMACSecret)
+	assert.Equal(t, time.Minute, hooks[0].ReplayWindow)
+	assert.Equal(t, "/v1/events", hooks[0].Path)
+	require.Len(t, cfg.Sinks, 1)
+	assert.Equal(t, "file", cfg.Sinks[0].Type)
 	assert.Nil(t, cfg.QueryAPI)
 }
 
@@ -109,8 +112,9 @@ func TestEmbeddedConfigs(t *testing.T) {
 	assert.Equal(t, "./kt-data", cfg.DataDir)
 	require.NotNil(t, cfg.QueryAPI)
 	assert.Equal(t, "127.0.0.1:8781", cfg.QueryAPI.Listen)
-	require.Len(t, cfg.Webhooks, 1)
-	assert.Equal(t, "127.0.0.1:8780", cfg.Webhooks[0].Listen)
+	hooks := webhooks(cfg)
+	require.Len(t, hooks, 1)
+	assert.Equal(t, "127.0.0.1:8780", hooks[0].Listen)
 
 	t.Setenv("KT_WEBHOOK_TOKEN", "t")
 	t.Setenv("KT_WEBHOOK_HMAC", "h")
@@ -256,4 +260,15 @@ sink "file" "out" {
 		assert.Contains(t, got, want)
 	}
 	assert.Len(t, diags, 6, got)
+}
+
+// webhooks returns the decoded webhook blocks of cfg.
+func webhooks(cfg *Config) []webhook.Config {
+	var out []webhook.Config
+	for _, b := range cfg.Sources {
+		if c, ok := b.Spec.Config.(webhook.Config); ok {
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -8,31 +8,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keeptrusts/kt/query"
 	"github.com/keeptrusts/kt/sources"
 )
 
 // DefaultStallAfter is how long a source, a sink or the ledger may have work
 // waiting without making progress before it is reported as stalled.
 const DefaultStallAfter = 2 * time.Minute
-
-// Problem is one thing an operator must look at: a component that is
-// stalled, or damage that nobody acknowledged. `kt status` exits 1 while
-// there is one, /readyz answers 503 naming each, and the metric
-// kt_problems says how many there are of each kind.
-type Problem struct {
-	Kind   string    `json:"kind"`   // "source", "sink", "ledger"
-	Name   string    `json:"name"`   // the component's name ("" for the ledger)
-	Reason string    `json:"reason"` // what is wrong, for a person
-	Since  time.Time `json:"since,omitzero"`
-}
-
-// String renders "sink es: no progress for 3m0s with 1200 entries waiting".
-func (p Problem) String() string {
-	if p.Name == "" {
-		return p.Kind + ": " + p.Reason
-	}
-	return p.Kind + " " + p.Name + ": " + p.Reason
-}
 
 // progress is what a component reports to the stall monitor: a counter that
 // moves whenever it makes progress (entries delivered, records taken in or
@@ -111,15 +93,15 @@ func (m *monitor) run(ctx context.Context) {
 }
 
 // stalled returns a Problem for each stalled component, sorted.
-func (m *monitor) stalled() []Problem {
+func (m *monitor) stalled() []query.Problem {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Problem
+	var out []query.Problem
 	for _, c := range m.comps {
 		if !c.stalled {
 			continue
 		}
-		out = append(out, Problem{Kind: c.kind, Name: c.name, Since: c.changedAt.UTC(),
+		out = append(out, query.Problem{Kind: c.kind, Name: c.name, Since: c.changedAt.UTC(),
 			Reason: fmt.Sprintf("stalled: no progress for %s with %d %s waiting", m.now().Sub(c.changedAt).Round(time.Second), c.last.waiting, c.last.unit)})
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -164,26 +146,26 @@ func (d *daemon) watchSink(name string, next func() uint64) {
 
 // watchSource watches a source through its counts: it progresses when a
 // record is taken in or refused, and has work while its backlog is not 0.
-func (d *daemon) watchSource(name, unit string, r sources.StatsReporter) {
-	d.mon.watch("source", name, func() progress {
-		s := r.Stats()
-		return progress{count: s.Accepted + s.Duplicates + s.Refused, waiting: uint64(max(s.Backlog, 0)), unit: unit}
+func (d *daemon) watchSource(src sources.Source) {
+	d.mon.watch("source", src.Name(), func() progress {
+		s := src.Stats()
+		return progress{count: s.Accepted + s.Duplicates + s.Refused, waiting: uint64(max(s.Backlog, 0)), unit: s.BacklogUnit}
 	})
 }
 
 // problems lists what an operator must look at now: stalled components,
 // then damage nobody acknowledged.
-func (d *daemon) problems() []Problem {
+func (d *daemon) problems() []query.Problem {
 	out := d.mon.stalled()
 	for _, dm := range d.led.Damage() {
 		if dm.Acknowledged() {
 			continue
 		}
-		out = append(out, Problem{Kind: "ledger", Reason: dm.String() + "; see `kt damage list`, then `kt damage ack " + dm.ID + "`",
+		out = append(out, query.Problem{Kind: "ledger", Reason: dm.String() + "; see `kt damage list`, then `kt damage ack " + dm.ID + "`",
 			Since: dm.FoundAt.UTC()})
 	}
 	if out == nil {
-		out = []Problem{}
+		out = []query.Problem{}
 	}
 	return out
 }

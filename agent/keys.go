@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/keeptrusts/kt/internal/atomicfile"
+	"github.com/keeptrusts/kt/internal/layout"
 	"github.com/keeptrusts/kt/ledger"
 )
 
@@ -38,7 +39,7 @@ func LoadOrCreateSigner(path, name string, log *slog.Logger) (*ledger.Signer, er
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := ensurePublicKey(path+".pub", s.VerifierKey(), log); err != nil {
+	if err := ensurePublicKey(layout.PublicKey(path), s.VerifierKey(), log); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -77,7 +78,7 @@ func WriteKeyPair(path, skey, vkey string) error {
 	if err := atomicfile.WriteFile(path, []byte(skey+"\n"), 0o600); err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(path+".pub", []byte(vkey+"\n"), 0o644)
+	return atomicfile.WriteFile(layout.PublicKey(path), []byte(vkey+"\n"), 0o644)
 }
 
 // LoadOrCreateRedactKey reads the redaction HMAC key (hex), generating 32

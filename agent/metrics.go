@@ -8,7 +8,6 @@ import (
 	"github.com/keeptrusts/kt/pipeline"
 	"github.com/keeptrusts/kt/queue"
 	"github.com/keeptrusts/kt/sinks"
-	filesink "github.com/keeptrusts/kt/sinks/file"
 	"github.com/keeptrusts/kt/sources"
 )
 
@@ -26,18 +25,10 @@ func (d *daemon) registerLedgerMetrics() {
 		func() float64 { return float64(led.Stats().DamageUnacked) }))
 }
 
-func (d *daemon) registerFileSinkMetrics(s *filesink.Sink) {
-	led := d.led
-	labels := prometheus.Labels{"sink": s.Name(), "type": "file"}
-	d.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kt_sink_sent_entries_total", Help: "Entries delivered by the sink since start.", ConstLabels: labels},
-		func() float64 { return float64(s.Sent()) }))
-	d.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kt_sink_lag_entries", Help: "Ledger entries the sink has not delivered yet.", ConstLabels: labels},
-		func() float64 { return float64(led.Size() - min(led.Size(), s.Next())) }))
-}
-
 // registerSourceMetrics counts every source's records the same way, in
-// events: kt_source_records_total{result="accepted|duplicate|refused"}.
-func (d *daemon) registerSourceMetrics(typ, name string, r sources.StatsReporter) {
+// events: kt_source_records_total{result="accepted|duplicate|refused"}. A
+// source registers its own metrics beyond these (sources.Env.Metrics).
+func (d *daemon) registerSourceMetrics(src sources.Source) {
 	for result, f := range map[string]func(sources.Stats) uint64{
 		"accepted":  func(s sources.Stats) uint64 { return s.Accepted },
 		"duplicate": func(s sources.Stats) uint64 { return s.Duplicates },
@@ -45,20 +36,8 @@ func (d *daemon) registerSourceMetrics(typ, name string, r sources.StatsReporter
 	} {
 		d.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kt_source_records_total",
 			Help:        "Records a source took in, by result: accepted (new ledger entry), duplicate (already in the ledger), refused (400/409 or dead letter).",
-			ConstLabels: prometheus.Labels{"source": name, "type": typ, "result": result}},
-			func() float64 { return float64(f(r.Stats())) }))
-	}
-	if typ == "file" {
-		// Kept from earlier versions, for dashboards built on them.
-		d.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kt_file_source_lines_total", Help: "Lines of the file source made durable ledger entries (new or duplicate).", ConstLabels: prometheus.Labels{"source": name}},
-			func() float64 { s := r.Stats(); return float64(s.Accepted + s.Duplicates) }))
-		d.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kt_file_source_dead_lettered_total", Help: "Lines written to the source's dead-letter file.", ConstLabels: prometheus.Labels{"source": name}},
-			func() float64 { return float64(r.Stats().Refused) }))
-		d.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kt_file_source_backlog_bytes", Help: "Bytes of complete lines in the followed files not yet taken in.", ConstLabels: prometheus.Labels{"source": name}},
-			func() float64 { return float64(r.Stats().Backlog) }))
-	} else {
-		d.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kt_webhook_requests_in_flight", Help: "Webhook requests being handled.", ConstLabels: prometheus.Labels{"source": name}},
-			func() float64 { return float64(r.Stats().Backlog) }))
+			ConstLabels: prometheus.Labels{"source": src.Name(), "type": src.Type(), "result": result}},
+			func() float64 { return float64(f(src.Stats())) }))
 	}
 }
 

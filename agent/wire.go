@@ -2,19 +2,18 @@ package agent
 
 import (
 	"log/slog"
-	"path/filepath"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/keeptrusts/kt/ingest"
+	"github.com/keeptrusts/kt/internal/layout"
 	"github.com/keeptrusts/kt/pipeline"
 	"github.com/keeptrusts/kt/query"
 	"github.com/keeptrusts/kt/queue"
 	"github.com/keeptrusts/kt/sinks"
-	filesink "github.com/keeptrusts/kt/sinks/file"
-	"github.com/keeptrusts/kt/sources/tail"
-	"github.com/keeptrusts/kt/sources/webhook"
+	"github.com/keeptrusts/kt/sources"
 )
 
 // daemon is what wire builds and run starts: every component of one agent.
@@ -28,10 +27,8 @@ type daemon struct {
 	ledClosed bool
 	cursors   *queue.Cursors
 	norms     []*pipeline.Normalizer // the webhook's and the file sources'
-	fileSinks []*filesink.Sink
-	engines   []*sinks.Engine
-	tails     []*tail.Source
-	hooks     []*webhook.Source
+	sinks     []*sinks.Engine
+	sources   []sources.Source
 	api       *query.Server
 	reg       *prometheus.Registry
 	mon       *monitor
@@ -41,11 +38,8 @@ type daemon struct {
 
 // close releases what wire opened; safe on a partly built daemon.
 func (d *daemon) close() {
-	for _, e := range d.engines {
+	for _, e := range d.sinks {
 		e.Close()
-	}
-	for _, s := range d.fileSinks {
-		s.Close()
 	}
 	if d.cursors != nil {
 		d.cursors.Close()
@@ -91,20 +85,21 @@ func wire(cfg *Config, opt Options) (*daemon, error) {
 	if err != nil {
 		return d, err
 	}
-	popts := pipelineOptions(cfg, redactKey)
-	norm, err := pipeline.New(popts)
-	if err != nil {
-		return d, err
+	// One normalizer per invalid-UTF-8 mode the sources ask for: refused
+	// where the sender can be told, escaped where it cannot.
+	norms := map[pipeline.UTF8Mode]*pipeline.Normalizer{}
+	for _, mode := range []pipeline.UTF8Mode{pipeline.UTF8Reject, pipeline.UTF8Escape} {
+		popts := pipelineOptions(cfg, redactKey)
+		popts.InvalidUTF8 = mode
+		n, err := pipeline.New(popts)
+		if err != nil {
+			return d, err
+		}
+		norms[mode] = n
+		d.norms = append(d.norms, n)
 	}
-	// Files keep what they hold: invalid UTF-8 in a file line is escaped
-	// with a marker rather than refused (an HTTP client gets a 400 instead).
-	popts.InvalidUTF8 = pipeline.UTF8Escape
-	fileNorm, err := pipeline.New(popts)
-	if err != nil {
-		return d, err
-	}
-	d.norms = []*pipeline.Normalizer{norm, fileNorm}
-	ledDir := filepath.Join(cfg.DataDir, "ledger")
+	norms[""] = norms[pipeline.UTF8Reject]
+	ledDir := layout.Ledger(cfg.DataDir)
 	d.led, err = queue.Open(queue.Options{
 		Dir:                ledDir,
 		Signer:             signer,
@@ -113,14 +108,14 @@ func wire(cfg *Config, opt Options) (*daemon, error) {
 		CheckpointInterval: cfg.Signing.CheckpointInterval,
 		CommitInterval:     cfg.Signing.CommitInterval,
 		SegmentBytes:       cfg.Ledger.SegmentBytes,
-		CursorDir:          filepath.Join(cfg.DataDir, "cursors"),
+		CursorDir:          layout.Cursors(cfg.DataDir),
 		Logger:             log,
 	})
 	if err != nil {
 		return d, err
 	}
 	log.Info("ledger open", "dir", ledDir, "entries", d.led.Size(), "ledger_id", d.led.LedgerID(), "key_id", signer.KeyID())
-	if d.cursors, err = queue.OpenCursors(filepath.Join(cfg.DataDir, "cursors")); err != nil {
+	if d.cursors, err = queue.OpenCursors(layout.Cursors(cfg.DataDir)); err != nil {
 		return d, err
 	}
 
@@ -129,61 +124,21 @@ func wire(cfg *Config, opt Options) (*daemon, error) {
 	d.registerLedgerMetrics()
 	d.watchLedger()
 
-	for _, sc := range cfg.FileSinks {
-		s, err := filesink.New(sc, d.led, d.cursors, log)
-		if err != nil {
+	for _, sb := range cfg.Sinks {
+		if err := d.addSink(sb); err != nil {
 			return d, err
 		}
-		d.fileSinks = append(d.fileSinks, s)
-		d.registerFileSinkMetrics(s)
-		d.watchSink(s.Name(), s.Next)
 	}
-	for _, rc := range cfg.RemoteSinks {
-		if rc.Delivery.InsecureSkipVerify {
-			log.Warn("tls.insecure_skip_verify is on: the receiver's certificate is not checked, so anyone on the path can read and change what this sink sends", "sink", rc.Delivery.Key())
-		}
-		t, err := rc.New(log)
-		if err != nil {
+	for _, sb := range cfg.Sources {
+		if err := d.addSource(sb, norms[sb.Spec.InvalidUTF8]); err != nil {
 			return d, err
 		}
-		e, err := sinks.NewEngine(rc.Delivery, d.led, d.cursors, t, log)
-		if err != nil {
-			t.Close()
-			return d, err
-		}
-		d.engines = append(d.engines, e)
-		registerEngineMetrics(d.reg, rc.Delivery, e, d.led)
-		d.watchSink(e.Name(), e.Next)
-	}
-	for _, fc := range cfg.FileSources {
-		src, err := tail.New(fc, &emitter{norm: fileNorm, led: d.led}, log)
-		if err != nil {
-			return d, err
-		}
-		d.tails = append(d.tails, src)
-		d.registerSourceMetrics("file", src.Name(), src)
-		d.watchSource(src.Name(), "bytes", src)
-	}
-	em := &emitter{norm: norm, led: d.led}
-	for _, wc := range cfg.Webhooks {
-		w, err := webhook.New(wc, em, log)
-		if err != nil {
-			return d, err
-		}
-		d.hooks = append(d.hooks, w)
-		d.addrs.Webhooks[wc.Name] = w.Addr()
-		for class, label := range webhook.ClassNames() {
-			d.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kt_webhook_requests_total", Help: "Webhook requests by answer.",
-				ConstLabels: prometheus.Labels{"source": wc.Name, "result": label}}, func() float64 { return float64(w.Count(class)) }))
-		}
-		d.registerSourceMetrics("webhook", w.Name(), w)
-		d.watchSource(w.Name(), "requests", w)
 	}
 	d.registerHealthMetrics()
 	if cfg.QueryAPI != nil {
 		d.api, err = query.New(query.Options{Listener: cfg.QueryAPI.Config, Token: cfg.QueryAPI.Token, Registry: d.reg, Logger: log,
 			Ready:  d.readiness,
-			Status: func() any { return d.status() },
+			Status: d.status,
 			Routes: d.damageRoutes(),
 		})
 		if err != nil {
@@ -192,4 +147,45 @@ func wire(cfg *Config, opt Options) (*daemon, error) {
 		d.addrs.QueryAPI = d.api.Addr()
 	}
 	return d, nil
+}
+
+// addSink makes the sink of block sb, an Engine driving the plugin's
+// transport, and registers its metrics and stall watch.
+func (d *daemon) addSink(sb SinkBlock) error {
+	dl := sb.Spec.Delivery
+	if dl.InsecureSkipVerify {
+		d.log.Warn("tls.insecure_skip_verify is on: the receiver's certificate is not checked, so anyone on the path can read and change what this sink sends", "sink", dl.Key())
+	}
+	t, err := sb.Spec.New(d.log)
+	if err != nil {
+		return err
+	}
+	e, err := sinks.NewEngine(dl, d.led, d.cursors, t, d.log)
+	if err != nil {
+		t.Close()
+		return err
+	}
+	d.sinks = append(d.sinks, e)
+	registerEngineMetrics(d.reg, dl, e, d.led)
+	d.watchSink(e.Name(), e.Next)
+	return nil
+}
+
+// addSource makes the source of block sb, which appends through norm, and
+// registers its metrics and stall watch.
+func (d *daemon) addSource(sb SourceBlock, norm *pipeline.Normalizer) error {
+	for _, w := range sb.Spec.Warnings {
+		d.log.Warn(w, "source", sb.Name)
+	}
+	src, err := sb.Spec.New(sources.Env{Emit: ingest.New(norm, d.led), Log: d.log, Metrics: d.reg})
+	if err != nil {
+		return err
+	}
+	d.sources = append(d.sources, src)
+	if l, ok := src.(sources.Listener); ok {
+		d.addrs.Webhooks[src.Name()] = l.Addr()
+	}
+	d.registerSourceMetrics(src)
+	d.watchSource(src)
+	return nil
 }

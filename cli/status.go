@@ -11,9 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/keeptrusts/kt/query"
 	"github.com/spf13/cobra"
-
-	"github.com/keeptrusts/kt/agent"
 )
 
 // apiFlags are the flags of the client commands that talk to the query API.
@@ -98,7 +97,7 @@ in the last minute or has dead-lettered records; 2 when the agent cannot be
 reached.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var st agent.Status
+			var st query.Status
 			if err := af.get("/v1/status", &st); err != nil {
 				return &ExitError{Code: 2, Err: err}
 			}
@@ -131,7 +130,7 @@ reached.`,
 	return cmd
 }
 
-func printStatus(w io.Writer, st agent.Status) {
+func printStatus(w io.Writer, st query.Status) {
 	if len(st.Problems) == 0 {
 		fmt.Fprintln(w, "no problems")
 	} else {

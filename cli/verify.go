@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/keeptrusts/kt/internal/layout"
 	"github.com/keeptrusts/kt/ledger"
 	"github.com/keeptrusts/kt/queue"
 )
@@ -248,7 +248,7 @@ var betweenReads = func() {}
 
 func feedDataDir(c *ledger.Check, dir string) error {
 	c.Local = true // checkpoints kept on this host are checked but anchor nothing
-	ldir := filepath.Join(dir, "ledger")
+	ldir := layout.Ledger(dir)
 	if _, err := os.Stat(ldir); err != nil {
 		return fmt.Errorf("%s is not a kt data dir: %w", dir, err)
 	}
@@ -256,17 +256,17 @@ func feedDataDir(c *ledger.Check, dir string) error {
 	// commit is durable, so the segments read after it hold at least the
 	// entries it covers. (Read after them, it could be newer than what was
 	// read: a false TRUNCATED.)
-	ckptPath := filepath.Join(ldir, "checkpoint")
+	ckptPath := layout.LedgerCheckpoint(dir)
 	ckpt, ckptErr := os.ReadFile(ckptPath)
 	betweenReads()
 	b := newLineBatch(c)
-	damage, err := queue.Scan(ldir, func(r queue.Record) error {
-		switch r.Kind {
-		case queue.KindEntry:
-			b.add(bytes.Clone(r.Line), fmt.Sprintf("seq %d", r.Seq)) // the reader reuses r.Line
-		case queue.KindCheckpoint:
+	damage, err := queue.Scan(ldir, func(it queue.Item) error {
+		switch it.Kind {
+		case queue.ItemEntry:
+			b.add(bytes.Clone(it.Line), fmt.Sprintf("seq %d", it.Seq)) // Scan reuses it.Line
+		case queue.ItemCheckpoint:
 			b.flush() // in order with the entries before it
-			c.Checkpoint(r.Checkpoint.Note, "commit checkpoint", false)
+			c.Checkpoint(it.Checkpoint.Note, "commit checkpoint", false)
 		}
 		return nil
 	})
@@ -285,14 +285,16 @@ func feedDataDir(c *ledger.Check, dir string) error {
 }
 
 func dataDirKey(dir string) (*ledger.Verifier, error) {
-	if b, err := os.ReadFile(filepath.Join(dir, "signing.key.pub")); err == nil {
+	// The agent keeps the public key next to the signing key, in
+	// <key file>.pub.
+	if b, err := os.ReadFile(layout.PublicKey(layout.SigningKey(dir))); err == nil {
 		return ledger.NewVerifier(string(b))
 	}
 	var v *ledger.Verifier
 	var gerr error = errors.New("the ledger has no genesis entry to take a key from; give --trust FILE")
-	_, err := queue.Scan(filepath.Join(dir, "ledger"), func(r queue.Record) error {
-		if r.Kind == queue.KindEntry && r.Seq == 0 && v == nil {
-			e, err := ledger.ParseLine(r.Line)
+	_, err := queue.Scan(layout.Ledger(dir), func(it queue.Item) error {
+		if it.Kind == queue.ItemEntry && it.Seq == 0 && v == nil {
+			e, err := ledger.ParseLine(it.Line)
 			if err == nil {
 				v, gerr = ledger.GenesisKey(e)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keeptrusts/kt/internal/layout"
 	"github.com/keeptrusts/kt/ledger"
 	"github.com/keeptrusts/kt/queue"
 )
@@ -44,7 +45,7 @@ func dataDir(t *testing.T, opts func(*queue.Options), n int) (string, *queue.Led
 	require.NoError(t, err)
 	s, err := ledger.NewSigner(skey)
 	require.NoError(t, err)
-	o := queue.Options{Dir: filepath.Join(dir, "ledger"), Signer: s, Version: "test", CommitInterval: time.Millisecond}
+	o := queue.Options{Dir: layout.Ledger(dir), Signer: s, Version: "test", CommitInterval: time.Millisecond}
 	if opts != nil {
 		opts(&o)
 	}
@@ -128,7 +129,7 @@ func TestVerifyNothing(t *testing.T) {
 
 	// A data dir without segments.
 	dd := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(dd, "ledger", "segments"), 0o700))
+	require.NoError(t, os.MkdirAll(filepath.Join(layout.Ledger(dd), "segments"), 0o700))
 	code, _, errw = runVerify(t, "--trust", trust, "--data-dir", dd)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errw, "holds no ledger entries")
@@ -139,7 +140,7 @@ func TestVerifyNothing(t *testing.T) {
 func TestVerifyTornCheckpointFile(t *testing.T) {
 	dir, l, trust := dataDir(t, nil, 4)
 	require.NoError(t, l.Close())
-	path := filepath.Join(dir, "ledger", "checkpoint")
+	path := layout.LedgerCheckpoint(dir)
 	good, err := os.ReadFile(path)
 	require.NoError(t, err)
 	for name, content := range map[string][]byte{
@@ -158,7 +159,7 @@ func TestVerifyTornCheckpointFile(t *testing.T) {
 	// Entries below a checkpoint in the file that verifies are missing:
 	// that is no power cut.
 	require.NoError(t, os.WriteFile(path, good, 0o600))
-	segs, err := filepath.Glob(filepath.Join(dir, "ledger", "segments", "*.seg"))
+	segs, err := filepath.Glob(filepath.Join(layout.Ledger(dir), "segments", "*.seg"))
 	require.NoError(t, err)
 	require.NoError(t, os.Truncate(segs[len(segs)-1], 600))
 	code, out, _ := runVerify(t, "--data-dir", dir, "--trust", trust)

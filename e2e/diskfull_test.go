@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keeptrusts/kt/internal/layout"
 	"github.com/keeptrusts/kt/queue"
 )
 
@@ -78,8 +79,8 @@ func TestIntegrationDiskFull(t *testing.T) {
 	a.Stop()
 
 	count := map[string]int{}
-	_, err = queue.Scan(filepath.Join(dataDir, "ledger"), func(rec queue.Record) error {
-		if rec.Kind == queue.KindEntry {
+	_, err = queue.Scan(layout.Ledger(dataDir), func(rec queue.Item) error {
+		if rec.Kind == queue.ItemEntry {
 			var m struct{ ID string }
 			require.NoError(t, json.Unmarshal(rec.Line, &m))
 			count[m.ID]++

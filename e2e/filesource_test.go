@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keeptrusts/kt/internal/layout"
 	"github.com/keeptrusts/kt/pipeline"
 	"github.com/keeptrusts/kt/queue"
 )
@@ -273,8 +274,8 @@ func scanLedger(t *testing.T, dataDir string) []ledgerEvent {
 		out  []ledgerEvent
 		seqs []uint64
 	)
-	damage, err := queue.Scan(filepath.Join(dataDir, "ledger"), func(r queue.Record) error {
-		if r.Kind != queue.KindEntry {
+	damage, err := queue.Scan(layout.Ledger(dataDir), func(r queue.Item) error {
+		if r.Kind != queue.ItemEntry {
 			return nil
 		}
 		var m struct {

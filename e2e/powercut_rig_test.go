@@ -17,8 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keeptrusts/kt/agent"
 	"github.com/keeptrusts/kt/internal/crashfs"
+	"github.com/keeptrusts/kt/internal/layout"
+	"github.com/keeptrusts/kt/query"
 	"github.com/keeptrusts/kt/queue"
 )
 
@@ -239,8 +240,8 @@ func (r *pcRig) verify(extra ...string) (int, string) {
 // ledgerIDs counts the event ids in the ledger's segments.
 func ledgerIDs(dataDir string) (map[string]int, []queue.Damage, error) {
 	counts := map[string]int{}
-	damage, err := queue.Scan(filepath.Join(dataDir, "ledger"), func(rec queue.Record) error {
-		if rec.Kind != queue.KindEntry {
+	damage, err := queue.Scan(layout.Ledger(dataDir), func(rec queue.Item) error {
+		if rec.Kind != queue.ItemEntry {
 			return nil
 		}
 		var m struct {
@@ -420,7 +421,7 @@ func (r *pcRig) restart(where string, live bool) bool {
 func (r *pcRig) quiesce(where string) {
 	r.hook.pause()
 	r.writer.paused.Store(true)
-	var last agent.LedgerStatus
+	var last query.LedgerStatus
 	stable := time.Now()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -438,8 +439,8 @@ func (r *pcRig) quiesce(where string) {
 }
 
 // status returns the agent's /v1/status.
-func (r *pcRig) status() (agent.Status, error) {
-	var st agent.Status
+func (r *pcRig) status() (query.Status, error) {
+	var st query.Status
 	resp, err := http.Get(r.agent.api + "/v1/status")
 	if err != nil {
 		return st, err

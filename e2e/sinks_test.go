@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/keeptrusts/kt/agent"
+	"github.com/keeptrusts/kt/query"
 	"github.com/keeptrusts/kt/sinks/splunkhec/hectest"
 )
 
@@ -83,12 +83,12 @@ func postAll(t *testing.T, url string, bodies [][]byte) {
 }
 
 // sinkStatus returns the named sink's state from GET /v1/status.
-func sinkStatus(t *testing.T, api, name string) agent.SinkStatus {
+func sinkStatus(t *testing.T, api, name string) query.SinkStatus {
 	t.Helper()
 	resp, err := http.Get(api + "/v1/status")
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	var st agent.Status
+	var st query.Status
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
 	for _, s := range st.Sinks {
 		if s.Name == name {
@@ -96,7 +96,7 @@ func sinkStatus(t *testing.T, api, name string) agent.SinkStatus {
 		}
 	}
 	t.Fatalf("no sink %q in /v1/status", name)
-	return agent.SinkStatus{}
+	return query.SinkStatus{}
 }
 
 func caughtUp(t *testing.T, api, name string) bool {
@@ -148,7 +148,7 @@ func TestIntegrationSplunkHEC(t *testing.T) {
 	assert.Contains(t, stdout, "connection refused")
 	code, stdout, _ = runKT(t, "status", "--api", a.api, "-o", "json")
 	assert.Equal(t, 1, code)
-	var st agent.Status
+	var st query.Status
 	require.NoError(t, json.Unmarshal([]byte(stdout), &st))
 	assert.Len(t, st.Sinks, 2)
 	require.NoError(t, hec.Up())

@@ -12,6 +12,8 @@ import (
 	"strconv"
 
 	"github.com/gowebpki/jcs"
+
+	"github.com/keeptrusts/kt/internal/jsonenc"
 )
 
 // HashSize is the size in bytes of an entry hash.
@@ -92,7 +94,7 @@ func (e *Entry) AppendLine(dst []byte) []byte {
 	dst = append(dst, `","sig":"`...)
 	dst = base64.StdEncoding.AppendEncode(dst, e.Sig)
 	dst = append(dst, `","key_id":`...)
-	dst = appendString(dst, e.KeyID)
+	dst = jsonenc.AppendString(dst, e.KeyID)
 	if len(e.Body) > 2 {
 		dst = append(dst, ',')
 		dst = append(dst, e.Body[1:]...)
@@ -100,36 +102,6 @@ func (e *Entry) AppendLine(dst []byte) []byte {
 		dst = append(dst, '}')
 	}
 	return dst
-}
-
-// appendString appends s as a JSON string in its RFC 8785 form: only '"',
-// '\\' and control characters are escaped. (strconv.AppendQuote is Go syntax,
-// not JSON: it writes \x01 and \U0001f600.)
-func appendString(dst []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		switch {
-		case b == '"' || b == '\\':
-			dst = append(dst, '\\', b)
-		case b == '\b':
-			dst = append(dst, '\\', 'b')
-		case b == '\t':
-			dst = append(dst, '\\', 't')
-		case b == '\n':
-			dst = append(dst, '\\', 'n')
-		case b == '\f':
-			dst = append(dst, '\\', 'f')
-		case b == '\r':
-			dst = append(dst, '\\', 'r')
-		case b < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
-		default:
-			dst = append(dst, b)
-		}
-	}
-	return append(dst, '"')
 }
 
 // ErrMalformed is returned (wrapped) when a line cannot be read as an entry.

@@ -1,52 +1,15 @@
 package pipeline
 
 import (
-	"encoding/binary"
 	"slices"
 	"unicode/utf8"
-	"unsafe"
+
+	"github.com/keeptrusts/kt/internal/jsonenc"
 )
 
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as an RFC 8785 JSON string: only '"', '\\' and
-// control characters are escaped (the short forms where JSON has one,
-// otherwise \u00xx in lower case); s must be valid UTF-8.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	i := plainPrefix(s)
-	if i == len(s) {
-		b = append(b, s...)
-		return append(b, '"')
-	}
-	start := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\b':
-			b = append(b, '\\', 'b')
-		case '\f':
-			b = append(b, '\\', 'f')
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+// appendString appends s as an RFC 8785 JSON string; s must be valid
+// UTF-8.
+func appendString(b []byte, s string) []byte { return jsonenc.AppendString(b, s) }
 
 // appendPlain appends s, which needs no escaping, as a JSON string.
 func appendPlain(b []byte, s string) []byte {
@@ -55,34 +18,16 @@ func appendPlain(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// SWAR constants: the byte b in every lane of a word.
+// SWAR constants: the byte b in every lane of a word (the decoder's
+// string scan uses them).
 const (
 	lanes01 = 0x0101010101010101
 	lanes80 = 0x8080808080808080
 )
 
 // plainPrefix returns the length of the longest prefix of s that needs no
-// escaping in a JSON string (no '"', '\\' or control character), looking
-// at eight bytes at a time.
-func plainPrefix(s string) int {
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		x := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
-		// A lane is flagged iff it is < 0x20, '"' or '\\' (exact for
-		// "any lane", which is all that is used).
-		q := x ^ ('"' * lanes01)
-		bs := x ^ ('\\' * lanes01)
-		if ((x-0x20*lanes01)|(q-lanes01)|(bs-lanes01))&^x&lanes80 != 0 {
-			break
-		}
-	}
-	for ; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
-			return i
-		}
-	}
-	return i
-}
+// escaping in a JSON string.
+func plainPrefix(s string) int { return jsonenc.PlainPrefix(s) }
 
 // utf16Key returns the first UTF-16 code unit of r, and the second (or 0).
 func utf16Units(r rune) (uint16, uint16) {

@@ -42,7 +42,7 @@ type Options struct {
 	Listener listener.Config
 	Registry *prometheus.Registry // what /metrics serves
 	Ready    func() string        // "" when ready, else why not
-	Status   func() any           // the /v1/status document, encoded as JSON; nil = 404
+	Status   func() Status        // the /v1/status document, encoded as JSON; nil = 404
 	// Routes are more endpoints, pattern (as http.ServeMux takes it, e.g.
 	// "POST /v1/damage/ack") -> handler, behind the same authentication
 	// as /v1/status. A pattern that conflicts with another is an error.

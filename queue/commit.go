@@ -1,9 +1,8 @@
 package queue
 
 import (
+	"crypto/sha256"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -280,112 +279,28 @@ func (l *Ledger) commit(group []*request, pre *wentry, force bool) (err error) {
 	return nil
 }
 
-// handOff passes a commit to the syncer. It blocks while the syncer has one
-// commit queued besides the one it syncs.
-func (l *Ledger) handOff(c *syncItem) {
-	l.syncing.Add(1)
-	l.syncq <- c
-}
-
-// drain waits until the syncer has published or failed every commit handed
-// to it. Only the writer (or Open before it) calls it.
-func (l *Ledger) drain() { l.syncing.Wait() }
-
-// stopSyncer drains the syncer and stops it.
-func (l *Ledger) stopSyncer() {
+// commitAndSync commits with force and waits until the commit is durable.
+func (l *Ledger) commitAndSync(group []*request, pre *wentry) error {
+	err := l.commit(group, pre, true)
 	l.drain()
-	close(l.syncq)
-	<-l.syncDone
-}
-
-// syncLoop is the syncer goroutine: for each written commit, in order, it
-// fdatasyncs the segment, then publishes the commit (size, checkpoint,
-// segment end) and acknowledges its requests. After a failed fdatasync it
-// breaks the ledger and fails every commit it gets.
-func (l *Ledger) syncLoop() {
-	defer close(l.syncDone)
-	for c := range l.syncq {
-		l.publish(c)
-		l.syncing.Done()
-	}
-}
-
-func (l *Ledger) publish(c *syncItem) {
-	if err := l.Err(); err != nil {
-		l.finish(c.group, c.dups, c.conflicts, err)
-		return
-	}
-	if c.noWrite {
-		l.finish(c.group, c.dups, c.conflicts, nil)
-		return
-	}
-	var err error
-	if l.failSync != nil {
-		err = l.failSync()
-	}
 	if err == nil {
-		err = datasync(c.seg)
+		err = l.Err()
 	}
-	if err != nil {
-		// The written pages may be gone and a second fsync may report
-		// success without them (fsyncgate): acknowledge nothing more.
-		l.log.Error("queue: fdatasync failed; the ledger acknowledges nothing more, restart kt", "segment", c.seg.Name(), "err", err)
-		l.mu.Lock()
-		if l.broken == nil {
-			l.broken = fmt.Errorf("%w: %v", ErrBroken, err)
-			close(l.failed)
-		}
-		l.stats.WriteErrors++
-		broken := l.broken
-		l.mu.Unlock()
-		l.finish(c.group, c.dups, c.conflicts, broken)
-		return
-	}
-	if err := writeFileAtomic(filepath.Join(l.opts.Dir, "checkpoint"), c.cp.Note, false); err != nil {
-		l.log.Warn("queue: write checkpoint file", "err", err)
-	}
-	l.mu.Lock()
-	l.size = c.size
-	l.latest = c.cp
-	for i := len(l.segs) - 1; i >= 0; i-- {
-		if l.segs[i].first == c.segFirst {
-			l.segs[i].end = c.end
-			break
-		}
-	}
-	l.stats.Commits++
-	l.stats.LastCommitUnixNano = l.opts.Now().UnixNano()
-	close(l.changed)
-	l.changed = make(chan struct{})
-	l.mu.Unlock()
-	l.finish(c.group, c.dups, c.conflicts, nil)
+	return err
 }
 
-// finish ends the requests of a commit: with err, none of them is
-// acknowledged (those refused by a conflict keep their error).
-func (l *Ledger) finish(group []*request, dups, conflicts uint64, err error) {
-	l.mu.Lock()
-	for _, req := range group {
-		if err != nil && req.err == nil {
-			req.err = err
-			req.res = AppendResult{}
-		}
-		l.pending -= len(req.recs)
-		close(req.done)
-	}
-	l.stats.Duplicates += dups
-	l.stats.Conflicts += conflicts
-	l.mu.Unlock()
+// internalEntry returns an entry of the ledger's own (genesis,
+// ledger.checkpoint) of the given kind, with its dedupe digest.
+func internalEntry(kind byte, id string, body []byte) *wentry {
+	d := sha256.Sum256(body)
+	e := &wentry{kind: kind, id: []byte(id), body: body}
+	copy(e.digest[:], d[:16])
+	return e
 }
 
-// truncateSeg cuts the segment back to the end of the last commit written
-// after a failed write. The syncer must be idle.
-func (l *Ledger) truncateSeg() {
-	if err := l.seg.Truncate(l.segOff); err != nil {
-		l.log.Error("queue: truncate after failed write", "err", err)
-	}
-}
-
+// signAndEncode signs the chained entries ents and encodes their frames
+// into buf, which holds exactly those frames; a large commit is split
+// among GOMAXPROCS goroutines.
 func (l *Ledger) signAndEncode(ents []wentry, buf []byte) {
 	work := func(lo, hi, off int) {
 		hs := make([]ledger.Hash, hi-lo)
@@ -418,48 +333,4 @@ func (l *Ledger) signAndEncode(ents []wentry, buf []byte) {
 		}
 	}
 	wg.Wait()
-}
-
-// roll starts a new segment at the next seq.
-func (l *Ledger) roll() error {
-	path := filepath.Join(l.segDir, segName(l.next))
-	f, err := createSegment(path, l.next)
-	if err != nil {
-		return err
-	}
-	if err := syncDir(l.segDir); err != nil {
-		f.Close()
-		return err
-	}
-	l.seg.Close()
-	l.seg, l.segFirst, l.segOff = f, l.next, segHeaderSize
-	l.mu.Lock()
-	l.segs = append(l.segs, segInfo{first: l.next, path: path, end: segHeaderSize})
-	l.mu.Unlock()
-	return nil
-}
-
-func createSegment(path string, first uint64) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("queue: create segment: %w", err)
-	}
-	if _, err := f.Write(appendSegHeader(nil, first)); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("queue: create segment: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("queue: create segment: %w", err)
-	}
-	return f, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -83,11 +83,20 @@ func OpenCursors(dir string) (*Cursors, error) {
 	return &Cursors{dir: dir, files: map[string]*cursorFile{}}, nil
 }
 
+const cursorSuffix = ".cursor"
+
 func (c *Cursors) path(name string) (string, error) {
-	if name == "" || len(name) > 200 || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" || name[0] == '.' {
+	if !validCursorName(name) {
 		return "", fmt.Errorf("queue: cursor name %q: want letters, digits, '.', '_', '-'", name)
 	}
-	return filepath.Join(c.dir, name+".cursor"), nil
+	return filepath.Join(c.dir, name+cursorSuffix), nil
+}
+
+// validCursorName reports whether name may name a cursor: 1 to 200
+// letters, digits, '.', '_' and '-', not starting with '.'.
+func validCursorName(name string) bool {
+	return name != "" && len(name) <= 200 && name[0] != '.' &&
+		strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == ""
 }
 
 // encodeSlot returns the slot of cur at generation gen.
@@ -175,6 +184,76 @@ func (c *Cursors) Get(name string) (cur Cursor, ok bool, err error) {
 	return cur, ok, nil
 }
 
+// NamedCursor is a stored cursor with the name it is stored under.
+type NamedCursor struct {
+	Name string
+	Cursor
+}
+
+// List returns every cursor stored in the directory, sorted by name: the
+// cursors of every sink that ever stored one, whether it is configured
+// now or not. A file that holds no cursor (empty) is not listed. A cursor
+// file that cannot be read or holds no valid slot makes List fail, naming
+// the file, rather than leave a cursor out: a caller that needs the
+// lowest cursor (retention) must not guess. List reads the files, so it
+// sees what Put made durable, from any goroutine and while sinks store
+// their cursors.
+func (c *Cursors) List() ([]NamedCursor, error) {
+	curs, errs := readCursors(c.dir)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("queue: list cursors: %w", errors.Join(errs...))
+	}
+	return curs, nil
+}
+
+// readCursors reads every cursor file of dir, sorted by name, and
+// returns those it read and an error for each one it could not.
+func readCursors(dir string) ([]NamedCursor, []error) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, []error{err}
+	}
+	var out []NamedCursor
+	var errs []error
+	for _, de := range des { // os.ReadDir sorts by file name
+		name, ok := strings.CutSuffix(de.Name(), cursorSuffix)
+		if !ok || !validCursorName(name) || !de.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, de.Name())
+		b, err := os.ReadFile(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		cur, _, ok, err := decodeCursor(b)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cursor file %s: %w", p, err))
+			continue
+		}
+		if ok {
+			out = append(out, NamedCursor{Name: name, Cursor: cur})
+		}
+	}
+	return out, errs
+}
+
+// maxCursor returns the largest next seq stored in the cursor files of
+// dir, and the file's name; files it cannot read are ignored.
+func maxCursor(dir string) (string, uint64) {
+	curs, _ := readCursors(dir)
+	best, max := "", uint64(0)
+	for _, c := range curs {
+		if c.Next > max {
+			best, max = c.Name+cursorSuffix, c.Next
+		}
+	}
+	return best, max
+}
+
 // Store durably records next as the next seq of name.
 func (c *Cursors) Store(name string, next uint64) error {
 	return c.Put(name, Cursor{Next: next})
@@ -225,7 +304,7 @@ func (c *Cursors) open(name string) (*cursorFile, error) {
 			s := encodeSlot(cur, gen)
 			copy(init[i*cursorSlot:], s[:])
 		}
-		if err := writeFileAtomic(p, init[:], true); err != nil {
+		if err := atomicfile.WriteFile(p, init[:], 0o600); err != nil {
 			return nil, err
 		}
 	}

@@ -46,6 +46,7 @@ type DamageRecord struct {
 // Acknowledged reports whether an operator acknowledged the damage.
 func (d DamageRecord) Acknowledged() bool { return d.AckEntryID != "" }
 
+// String describes the damage in one line, for logs.
 func (d DamageRecord) String() string {
 	s := fmt.Sprintf("damage %s: %s in %s at offset %d (%d bytes)", d.ID, d.Kind, d.Segment, d.Offset, d.Bytes)
 	if d.Lost > 0 {

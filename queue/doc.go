@@ -1,8 +1,28 @@
 // Package queue is the kt ledger on disk: segment files with length+CRC
 // framing, the group-commit writer that chains and signs entries, crash
 // recovery, the damage register, readers for sinks, per-sink cursors, an
-// on-disk Merkle hash store, and a read-only Scan for kt verify. Package
-// ledger defines what is stored; this package stores it.
+// on-disk Merkle hash store with the proofs it gives, and a read-only Scan
+// for kt verify. Package ledger defines what is stored; this package
+// stores it.
+//
+// # Source files
+//
+// Each file has one job:
+//
+//	ledger.go    Options and their defaults, Open, Close, the accessors
+//	append.go    Append, Submit, Ticket: what callers hand to the writer, and its errors
+//	commit.go    the writer goroutine: gathers, chains, signs and writes each group commit
+//	syncer.go    the syncer goroutine: fdatasyncs each commit, then publishes and acknowledges it
+//	segment.go   segment files: naming, listing, creating, rolling
+//	format.go    the wire format: segment header, frames, entry and checkpoint payloads
+//	recover.go   Open's scan of every segment: the tree, the id index, damage, evidence of a ledger
+//	tail.go      the torn tail of the last segment, cut before writing resumes
+//	damage.go    the damage register and the ledger.damage entries
+//	hashstore.go the stored Merkle tree
+//	proof.go     tree hashes, inclusion and consistency proofs from it
+//	reader.go    Reader and Item: the committed entries and checkpoints, for sinks
+//	scan.go      Scan: a read-only pass over a ledger directory, for kt verify
+//	cursors.go   Cursors: each sink's position
 //
 // # Files
 //
@@ -19,9 +39,12 @@
 // written through a temporary file, fsync, rename and a directory fsync.
 // Two files are not: tree.hashes is a cache that Open rebuilds from the
 // entries (see "Recovery"), and checkpoint, replaced without an fsync
-// after every commit is durable and with one by Close, is never newer than
-// what the segments hold durably, and is read only as a hint (see
-// "Evidence of a ledger"; kt verify reads it as ledger.Check.LocalCheckpoint).
+// (atomicfile.WriteFileUnsynced) after every commit is durable and with
+// one by Close, is never newer than what the segments hold durably, and is
+// read only as a hint (see "Evidence of a ledger"; kt verify reads it as
+// ledger.Check.LocalCheckpoint): a power cut may leave it missing, empty,
+// torn or older. Open removes the temporary files that a crash during one
+// of these replacements leaves in Dir and in quarantine/.
 //
 // # Segment format, version 1
 //
@@ -156,6 +179,19 @@
 // entries before it. Readers skip them too, and they are recorded as
 // damage ("skipped frames"). Valid frames after the last one Open keeps
 // are cut with the torn tail, after a copy of the segment is quarantined.
+//
+// # Merkle tree and proofs
+//
+// The tree is the RFC 6962 tree over the entry hashes that every commit
+// checkpoint signs: leaf seq is ledger.LeafHash of the hash of entry seq,
+// or the placeholder leaf of an entry lost in damage. tree.hashes stores
+// its hashes as tlog stored hashes, so that TreeHash, InclusionProof and
+// ConsistencyProof read O(log n) of them (tlog.TreeHash, ProveRecord,
+// ProveTree) for any size up to the committed one. tlog.CheckRecord and
+// tlog.CheckTree check the proofs against a checkpoint's size and root
+// when every leaf below its size is still the one it was signed over:
+// every checkpoint signed since Open last found damage, and one signed
+// before that whose size is at most the first seq then lost.
 //
 // # Evidence of a ledger
 //

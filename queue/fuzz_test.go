@@ -99,7 +99,7 @@ func fuzzRecoverOne(t *testing.T, base string, opts Options, seg []byte, segPath
 		}
 		readAll(t, l, opts.Signer)
 		require.NoError(t, l.Close())
-		dmg, err := Scan(dir, func(Record) error { return nil })
+		dmg, err := Scan(dir, func(Item) error { return nil })
 		require.NoError(t, err)
 		for _, d := range dmg {
 			require.Equal(t, CorruptFrame, d.Kind, "%v", d)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/bits"
 	"os"
+	"sync"
 
 	"github.com/keeptrusts/kt/ledger"
 	"golang.org/x/mod/sumdb/tlog"
@@ -14,8 +15,9 @@ import (
 
 // hashStore is the on-disk Merkle tree: the tlog stored hashes, 32 bytes
 // each, in tlog.StoredHashIndex order. The newest hashes are also kept in
-// memory; older ones are read with ReadAt. Only the writer goroutine uses
-// it.
+// memory; older ones are read with ReadAt. The writer goroutine (and Open
+// before it) appends, reads and flushes; other goroutines only read, with
+// readShared, the hashes of the published tree (see proof.go).
 //
 // The file is a derived cache and is never fsync'd: a power cut can leave
 // it shorter, longer, or with pages of zeros or stale bytes anywhere. So it
@@ -26,16 +28,23 @@ import (
 // beyond the tree. Every hash a checkpoint is signed over is therefore
 // computed from the entries, never read unchecked from the file.
 type hashStore struct {
-	f        *os.File
-	fileN    int64       // hashes in the file that are checked or written
-	oldN     int64       // hashes the file held at open; those at [fileN, oldN) are not checked yet
+	f      *os.File
+	fileN  int64 // hashes in the file that are checked or written
+	oldN   int64 // hashes the file held at open; those at [fileN, oldN) are not checked yet
+	leaves int64 // leaves in the tree
+
+	// mu guards n, memStart and mem against readShared. The writer, the
+	// only one to change them, changes them under mu and reads them
+	// without it. The hashes below memStart are in the file, where they
+	// never change: flush writes them before it moves memStart.
+	mu       sync.Mutex
 	n        int64       // hashes in total
-	leaves   int64       // leaves in the tree
 	memStart int64       // index of mem[0]
 	mem      []tlog.Hash // hashes [memStart, n)
-	cache    map[int64]tlog.Hash
-	wbuf     []byte // flush buffer
-	rbuf     []byte // the file's bytes compared by flush
+
+	cache map[int64]tlog.Hash // the writer's cache of hashes read from the file
+	wbuf  []byte              // flush buffer
+	rbuf  []byte              // the file's bytes compared by flush
 
 	rewritten int64 // hashes found different from the file's by flush
 	firstBad  int64 // index of the first of them, -1 if none
@@ -106,6 +115,8 @@ func (s *hashStore) appendLeaf(h ledger.Hash) error {
 
 // appendLeafHash adds the leaf hash x.
 func (s *hashStore) appendLeafHash(x tlog.Hash) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	n := s.leaves
 	start := len(s.mem)
 	s.mem = append(s.mem, x)
@@ -136,6 +147,8 @@ func (s *hashStore) mark() (n, leaves int64) { return s.n, s.leaves }
 
 // rollback forgets hashes appended since mark (never flushed ones only).
 func (s *hashStore) rollback(n, leaves int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if n < s.fileN {
 		n = s.fileN // flushed hashes are never rolled back
 	}
@@ -187,8 +200,10 @@ func (s *hashStore) flush() error {
 		s.fileN = s.n
 	}
 	if drop := int64(len(s.mem)) - memKeep; drop > 0 {
+		s.mu.Lock()
 		s.mem = append(s.mem[:0], s.mem[drop:]...)
 		s.memStart += drop
+		s.mu.Unlock()
 	}
 	return nil
 }
@@ -230,3 +245,50 @@ func (s *hashStore) finishRecovery() (rewritten, firstBad, extra int64, err erro
 }
 
 func (s *hashStore) close() error { return s.f.Close() }
+
+// readShared returns the stored hashes with the given indexes to a
+// goroutine other than the writer. Each index must be that of a hash of
+// a tree the writer has finished appending (a published one), so that it
+// never changes: those in memory are copied under mu, the others are read
+// from the file without it, and the writer's cache is left alone.
+func (s *hashStore) readShared(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	var fromFile []int // positions in indexes of hashes to read from the file
+	s.mu.Lock()
+	for i, x := range indexes {
+		switch {
+		case x < 0 || x >= s.n:
+			n := s.n
+			s.mu.Unlock()
+			return nil, fmt.Errorf("queue: hash index %d out of range (%d)", x, n)
+		case x >= s.memStart:
+			out[i] = s.mem[x-s.memStart]
+		default:
+			fromFile = append(fromFile, i)
+		}
+	}
+	s.mu.Unlock()
+	for _, i := range fromFile {
+		if _, err := s.f.ReadAt(out[i][:], indexes[i]*hashSize); err != nil {
+			if errors.Is(err, os.ErrClosed) {
+				return nil, ErrClosed
+			}
+			return nil, fmt.Errorf("queue: read hash store: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// sharedHashes reads the published tree of a hash store for goroutines
+// other than the writer.
+type sharedHashes struct{ s *hashStore }
+
+// ReadHashes implements tlog.HashReader.
+func (r sharedHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	return r.s.readShared(indexes)
+}
+
+var (
+	_ tlog.HashReader = (*hashStore)(nil)
+	_ tlog.HashReader = sharedHashes{}
+)

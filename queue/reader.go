@@ -6,9 +6,41 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/keeptrusts/kt/ledger"
 )
 
-// Reader reads committed records in order: entries with seq >= from and
+// ItemKind says what an Item holds.
+type ItemKind int
+
+// Item kinds. They are not stored: the frame types of the package doc are.
+const (
+	ItemEntry      ItemKind = 1 // a ledger entry
+	ItemCheckpoint ItemKind = 2 // a commit checkpoint
+)
+
+// String returns "entry" or "checkpoint".
+func (k ItemKind) String() string {
+	switch k {
+	case ItemEntry:
+		return "entry"
+	case ItemCheckpoint:
+		return "checkpoint"
+	}
+	return fmt.Sprintf("ItemKind(%d)", int(k))
+}
+
+// Item is one frame of the ledger as Reader and Scan return it: an entry
+// or a commit checkpoint.
+type Item struct {
+	Kind       ItemKind
+	Seq        uint64             // entries: the seq
+	ID         []byte             // entries: the event id, valid until the next call
+	Line       []byte             // entries: the NDJSON wire line, no newline
+	Checkpoint *ledger.Checkpoint // checkpoints: the signed commit checkpoint
+}
+
+// Reader reads committed items in order: entries with seq >= from and
 // the commit checkpoints after them. It skips damaged byte ranges. A Reader
 // is for one goroutine; many Readers may run at once.
 type Reader struct {
@@ -97,34 +129,34 @@ func (r *Reader) window(end int64, need int) ([]byte, error) {
 	return r.buf, nil
 }
 
-// Next returns the next record. It returns io.EOF when it has caught up
+// Next returns the next item. It returns io.EOF when it has caught up
 // with the committed data; call it again after Ledger.Changed fires. An
 // entry's Line is valid until the next call.
-func (r *Reader) Next() (Record, error) {
+func (r *Reader) Next() (Item, error) {
 	if r.f == nil {
-		return Record{}, ErrClosed
+		return Item{}, ErrClosed
 	}
 	for {
 		end, next, hasNext := r.l.segState(r.seg.first)
 		if r.pos >= end {
 			if hasNext {
 				if err := r.open(next); err != nil {
-					return Record{}, err
+					return Item{}, err
 				}
 				continue
 			}
-			return Record{}, io.EOF
+			return Item{}, io.EOF
 		}
 		data, err := r.window(end, frameHeaderSize)
 		if err != nil {
-			return Record{}, err
+			return Item{}, err
 		}
 		data = data[:min(int64(len(data)), end-r.pos)]
 		typ, p, n, err := parseFrame(data)
 		if errors.Is(err, errShort) && len(data) >= frameHeaderSize && int64(len(data)) < end-r.pos {
 			need := frameHeaderSize + int(binary.LittleEndian.Uint32(data))
 			if data, err = r.window(end, need); err != nil {
-				return Record{}, err
+				return Item{}, err
 			}
 			data = data[:min(int64(len(data)), end-r.pos)]
 			typ, p, n, err = parseFrame(data)
@@ -133,7 +165,7 @@ func (r *Reader) Next() (Record, error) {
 			// Damage: resync on the rest of the committed segment.
 			rest, rerr := r.window(end, int(end-r.pos))
 			if rerr != nil {
-				return Record{}, rerr
+				return Item{}, rerr
 			}
 			if i := resync(rest, 0); i > 0 {
 				r.pos += int64(i)
@@ -152,7 +184,7 @@ func (r *Reader) Next() (Record, error) {
 			if uint64(c.Size) <= r.from {
 				continue
 			}
-			return Record{Kind: KindCheckpoint, Checkpoint: c}, nil
+			return Item{Kind: ItemCheckpoint, Checkpoint: c}, nil
 		}
 		decodeEntry(p, &r.e)
 		if r.e.seq < r.want {
@@ -160,7 +192,7 @@ func (r *Reader) Next() (Record, error) {
 		}
 		r.want = r.e.seq + 1
 		r.line = r.e.appendLine(r.line[:0])
-		return Record{Kind: KindEntry, Seq: r.e.seq, ID: r.e.id, Line: r.line}, nil
+		return Item{Kind: ItemEntry, Seq: r.e.seq, ID: r.e.id, Line: r.line}, nil
 	}
 }
 

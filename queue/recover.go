@@ -5,12 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 
 	"github.com/keeptrusts/kt/internal/atomicfile"
 	"github.com/keeptrusts/kt/ledger"
@@ -220,7 +217,7 @@ func (l *Ledger) provenSize(rc *recovery) (int64, string) {
 		if v, err := ledger.NewVerifier(l.opts.Signer.VerifierKey()); err == nil {
 			cp, err := ledger.OpenCheckpoint(rc.hint.note, ledger.Keyring{v.KeyID(): v})
 			if err == nil && (l.origin == "" || cp.Origin == l.origin || cp.Origin == l.opts.Origin) {
-				size, why = cp.Size, filepath.Join(l.opts.Dir, "checkpoint")
+				size, why = cp.Size, filepath.Join(l.opts.Dir, checkpointFile)
 			}
 		}
 	}
@@ -561,7 +558,7 @@ func (l *Ledger) readGenesis(body []byte) {
 // quarantine copies a damaged segment into <Dir>/quarantine once, and
 // names the copy in the segment's damage records.
 func (l *Ledger) quarantine(s segFile, rc *recovery) {
-	rel := filepath.Join("quarantine", s.name)
+	rel := filepath.Join(quarantineDir, s.name)
 	defer func() {
 		for _, d := range rc.found {
 			if d.rec.Segment == s.name && d.rec.Quarantine == "" {
@@ -569,7 +566,7 @@ func (l *Ledger) quarantine(s segFile, rc *recovery) {
 			}
 		}
 	}()
-	qdir := filepath.Join(l.opts.Dir, "quarantine")
+	qdir := filepath.Join(l.opts.Dir, quarantineDir)
 	dst := filepath.Join(qdir, s.name)
 	if _, err := os.Stat(dst); err == nil {
 		return
@@ -578,15 +575,9 @@ func (l *Ledger) quarantine(s segFile, rc *recovery) {
 		l.log.Error("queue: quarantine", "err", err)
 		return
 	}
-	src, err := os.Open(s.path)
-	if err != nil {
-		l.log.Error("queue: quarantine", "err", err)
-		return
-	}
-	defer src.Close()
-	var buf []byte
-	if buf, err = io.ReadAll(src); err == nil {
-		err = writeFileAtomic(dst, buf, true)
+	buf, err := os.ReadFile(s.path)
+	if err == nil {
+		err = atomicfile.WriteFile(dst, buf, 0o600)
 	}
 	if err != nil {
 		l.log.Error("queue: quarantine", "err", err)
@@ -595,40 +586,17 @@ func (l *Ledger) quarantine(s segFile, rc *recovery) {
 	l.log.Error("queue: damaged segment quarantined", "segment", s.name, "copy", dst)
 }
 
-// maxCursor returns the largest next seq stored in the cursor files of
-// dir, and the file's name; files it cannot read are ignored.
-func maxCursor(dir string) (string, uint64) {
-	des, err := os.ReadDir(dir)
-	if err != nil {
-		return "", 0
-	}
-	names := make([]string, 0, len(des))
-	for _, de := range des {
-		if strings.HasSuffix(de.Name(), ".cursor") && de.Type().IsRegular() {
-			names = append(names, de.Name())
-		}
-	}
-	sort.Strings(names)
-	best, max := "", uint64(0)
-	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join(dir, n))
-		if err != nil {
-			continue
-		}
-		if c, _, ok, err := decodeCursor(b); err == nil && ok && c.Next > max {
-			best, max = n, c.Next
-		}
-	}
-	return best, max
-}
-
-// removeStaleTemps removes the temporary files that writeFileAtomic left
-// in dir when the process died before its rename.
+// removeStaleTemps removes the temporary files that atomicfile left in
+// the ledger directory and in quarantine/ when the process died before a
+// rename.
 func removeStaleTemps(dir string, log *slog.Logger) {
-	tmps, _ := filepath.Glob(filepath.Join(dir, ".*.tmp*"))
-	for _, t := range tmps {
-		if err := os.Remove(t); err == nil {
+	for _, d := range []string{dir, filepath.Join(dir, quarantineDir)} {
+		removed, err := atomicfile.RemoveTemps(d)
+		for _, t := range removed {
 			log.Warn("queue: removed a stale temporary file", "file", t)
+		}
+		if err != nil {
+			log.Warn("queue: stale temporary files", "err", err)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package queue
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,11 +28,11 @@ func verifyLedger(t *testing.T, dir string, s *ledger.Signer) []ledger.Finding {
 	if b, err := os.ReadFile(filepath.Join(dir, "checkpoint")); err == nil {
 		c.LocalCheckpoint(b, "checkpoint")
 	}
-	dmg, err := Scan(dir, func(r Record) error {
+	dmg, err := Scan(dir, func(r Item) error {
 		switch r.Kind {
-		case KindEntry:
+		case ItemEntry:
 			c.Line(bytes.Clone(r.Line), fmt.Sprint("seq ", r.Seq))
-		case KindCheckpoint:
+		case ItemCheckpoint:
 			c.Checkpoint(r.Checkpoint.Note, "commit checkpoint", false)
 		}
 		return nil
@@ -251,7 +250,7 @@ func TestPowerCutHole(t *testing.T) {
 			require.NoError(t, l.Close())
 			if !tc.damage {
 				assert.Empty(t, verifyLedger(t, dir, opts.Signer), "kt verify after recovery")
-				dmg, err := Scan(dir, func(Record) error { return nil })
+				dmg, err := Scan(dir, func(Item) error { return nil })
 				require.NoError(t, err)
 				assert.Empty(t, dmg)
 			}
@@ -574,51 +573,6 @@ func mustRead(t *testing.T, path string) []byte {
 	return b
 }
 
-// TestCursorAux: a cursor with an aux value is a version 2 slot; both
-// versions read, and the doc's example is what Put writes.
-func TestCursorAux(t *testing.T) {
-	dir := t.TempDir()
-	c, err := OpenCursors(dir)
-	require.NoError(t, err)
-	defer c.Close()
-	require.NoError(t, c.Store("s", 3))
-	cur, ok, err := c.Get("s")
-	require.NoError(t, err)
-	require.True(t, ok)
-	assert.Equal(t, Cursor{Next: 3}, cur)
-	require.NoError(t, c.Put("s", Cursor{Next: 5, Aux: 4096, HasAux: true}))
-	cur, _, err = c.Get("s")
-	require.NoError(t, err)
-	assert.Equal(t, Cursor{Next: 5, Aux: 4096, HasAux: true}, cur)
-	n, _, err := c.Load("s")
-	require.NoError(t, err)
-	assert.Equal(t, uint64(5), n)
-	// A torn version 2 slot leaves the version 1 slot before it.
-	b := mustRead(t, filepath.Join(dir, "s.cursor"))
-	newest := 0
-	if binary.LittleEndian.Uint64(b[36:]) > binary.LittleEndian.Uint64(b[4:]) {
-		newest = 32
-	}
-	b[newest+25] ^= 1
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "s.cursor"), b, 0o600))
-	cur, _, err = c.Get("s")
-	require.NoError(t, err)
-	assert.Equal(t, Cursor{Next: 3}, cur)
-
-	// The package doc's example slot.
-	s := encodeSlot(Cursor{Next: 5, Aux: 4096, HasAux: true}, 7)
-	src := string(mustRead(t, "cursors.go"))
-	var lines []string
-	for _, l := range bytes.Split([]byte(src), []byte("\n")) {
-		if bytes.HasPrefix(l, []byte("//\t6b 74 63 32")) || bytes.HasPrefix(l, []byte("//\t00 00 00 00 00 10")) {
-			lines = append(lines, string(bytes.TrimPrefix(l, []byte("//\t"))))
-		}
-	}
-	require.Len(t, lines, 2)
-	assert.Equal(t, fmt.Sprintf("% x  % x   |", s[:8], s[8:16]), lines[0][:len(fmt.Sprintf("% x  % x   |", s[:8], s[8:16]))])
-	assert.Equal(t, fmt.Sprintf("% x  % x   |", s[16:24], s[24:32]), lines[1][:len(fmt.Sprintf("% x  % x   |", s[16:24], s[24:32]))])
-}
-
 // TestCopyAfterDamage: a SIEM's copy holds the entries the agent later
 // lost to damage; the checkpoints the agent signs after that cover
 // placeholder leaves for them. kt verify of the copy matches them against
@@ -630,11 +584,11 @@ func TestCopyAfterDamage(t *testing.T) {
 	build(t, opts, 20)
 	var copyLines [][]byte
 	add := func(from uint64) {
-		_, err := Scan(dir, func(r Record) error {
+		_, err := Scan(dir, func(r Item) error {
 			switch {
-			case r.Kind == KindEntry && r.Seq >= from:
+			case r.Kind == ItemEntry && r.Seq >= from:
 				copyLines = append(copyLines, bytes.Clone(r.Line))
-			case r.Kind == KindCheckpoint && uint64(r.Checkpoint.Size) > from:
+			case r.Kind == ItemCheckpoint && uint64(r.Checkpoint.Size) > from:
 				rec, err := json.Marshal(map[string]string{"record": "checkpoint", "checkpoint": string(r.Checkpoint.Note)})
 				require.NoError(t, err)
 				copyLines = append(copyLines, rec)
@@ -682,4 +636,31 @@ func TestCopyAfterDamage(t *testing.T) {
 	assert.Contains(t, warnings[0], "seq=7")
 	assert.Equal(t, st.Checkpoints, st.Verified, "every checkpoint recomputed")
 	assert.Equal(t, int64(l.Size()), st.Anchored)
+}
+
+// TestOpenRemovesStaleTemps: the temporary files that a crash leaves
+// while the checkpoint file, the damage register or a quarantine copy is
+// replaced are removed by the next Open; nothing else is.
+func TestOpenRemovesStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOpts(t, dir)
+	build(t, opts, 3)
+	require.NoError(t, os.Mkdir(filepath.Join(dir, quarantineDir), 0o700))
+	stale := []string{
+		filepath.Join(dir, "."+checkpointFile+".tmp4711"),
+		filepath.Join(dir, "."+damageFile+".tmp12"),
+		filepath.Join(dir, quarantineDir, "."+segName(0)+".tmp99"),
+	}
+	for _, p := range stale {
+		require.NoError(t, os.WriteFile(p, []byte("partial"), 0o600))
+	}
+	other := filepath.Join(dir, "notes.tmp")
+	require.NoError(t, os.WriteFile(other, nil, 0o600))
+	l, err := Open(opts)
+	require.NoError(t, err)
+	defer l.Close()
+	for _, p := range stale {
+		assert.NoFileExists(t, p)
+	}
+	assert.FileExists(t, other)
 }

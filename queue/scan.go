@@ -1,15 +1,9 @@
 package queue
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
-
-	"github.com/keeptrusts/kt/ledger"
 )
 
 // DamageKind says what is wrong with a byte range of a segment.
@@ -47,69 +41,10 @@ type Damage struct {
 	Kind    DamageKind
 }
 
+// String describes the damaged range in one line, for logs and kt verify.
 func (d Damage) String() string {
 	return fmt.Sprintf("%s: %s at offset %d (%d bytes)", d.Segment, d.Kind, d.Offset, d.Bytes)
 }
-
-// Kind says what a Record holds.
-type Kind int
-
-// Record kinds.
-const (
-	KindEntry      Kind = 1 // a ledger entry
-	KindCheckpoint Kind = 2 // a commit checkpoint
-)
-
-// Record is one frame of the ledger as readers see it.
-type Record struct {
-	Kind       Kind
-	Seq        uint64             // entries: the seq
-	ID         []byte             // entries: the event id, valid until the next call
-	Line       []byte             // entries: the NDJSON wire line, no newline
-	Checkpoint *ledger.Checkpoint // checkpoints: the signed commit checkpoint
-}
-
-type segFile struct {
-	name  string
-	first uint64
-	path  string
-}
-
-// listSegments returns the segment files of dir/segments in seq order.
-func listSegments(segDir string) ([]segFile, error) {
-	des, err := os.ReadDir(segDir)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("queue: list segments: %w", err)
-	}
-	var out []segFile
-	for _, de := range des {
-		name := de.Name()
-		base, ok := strings.CutSuffix(name, segSuffix)
-		if !ok || len(base) != segNameDigits || !de.Type().IsRegular() {
-			continue
-		}
-		first, err := strconv.ParseUint(base, 10, 64)
-		if err != nil {
-			continue
-		}
-		out = append(out, segFile{name: name, first: first, path: filepath.Join(segDir, name)})
-	}
-	slices.SortFunc(out, func(a, b segFile) int {
-		switch {
-		case a.first < b.first:
-			return -1
-		case a.first > b.first:
-			return 1
-		}
-		return 0
-	})
-	return out, nil
-}
-
-func segName(first uint64) string { return fmt.Sprintf("%0*d%s", segNameDigits, first, segSuffix) }
 
 // scanSegment calls fn for each valid frame of segment data b in order and
 // returns the damaged ranges. A damaged range with no valid frame after it
@@ -146,7 +81,7 @@ func scanSegment(name string, b []byte, fn func(off int, typ byte, payload []byt
 }
 
 // Scan reads the ledger in dir read-only (it never writes or truncates)
-// and calls fn for every valid record in file order: entries and commit
+// and calls fn for every valid item in file order: entries and commit
 // checkpoints, including ones a running agent has not committed yet. It
 // returns every damaged byte range it skipped, classified as Open does: a
 // TornTail only at the end of the last segment (where it also holds the
@@ -154,9 +89,9 @@ func scanSegment(name string, b []byte, fn func(off int, typ byte, payload []byt
 // does not see), CorruptFrame or BadHeader elsewhere. An error from fn
 // stops the scan and is returned. Scan is for kt verify: it does not check
 // hashes, signatures or the chain.
-func Scan(dir string, fn func(Record) error) ([]Damage, error) {
+func Scan(dir string, fn func(Item) error) ([]Damage, error) {
 	hint := readCheckpointHint(dir)
-	segs, err := listSegments(filepath.Join(dir, "segments"))
+	segs, err := listSegments(filepath.Join(dir, segmentsDir))
 	if err != nil {
 		return nil, err
 	}
@@ -178,11 +113,11 @@ func Scan(dir string, fn func(Record) error) ([]Damage, error) {
 		}
 		dmg, err := scanSegment(s.name, b, func(_ int, typ byte, p []byte) error {
 			if isCheckpoint(typ) {
-				return fn(Record{Kind: KindCheckpoint, Checkpoint: decodeCheckpoint(typ, p)})
+				return fn(Item{Kind: ItemCheckpoint, Checkpoint: decodeCheckpoint(typ, p)})
 			}
 			decodeEntry(p, &e)
 			line = e.appendLine(line[:0])
-			return fn(Record{Kind: KindEntry, Seq: e.seq, Line: line})
+			return fn(Item{Kind: ItemEntry, Seq: e.seq, Line: line})
 		})
 		if !last {
 			// A segment is complete before the next one is made: invalid

@@ -26,7 +26,7 @@ type ckptHint struct {
 }
 
 func readCheckpointHint(dir string) ckptHint {
-	b, err := os.ReadFile(filepath.Join(dir, "checkpoint"))
+	b, err := os.ReadFile(filepath.Join(dir, checkpointFile))
 	if err != nil {
 		return ckptHint{}
 	}
@@ -141,19 +141,11 @@ func headerOK(b []byte) bool { _, ok := parseSegHeader(b); return ok }
 func (l *Ledger) finishLast(rc *recovery) error {
 	t := l.last
 	if t == nil {
-		path := filepath.Join(l.segDir, segName(0))
-		f, err := createSegment(path, 0)
+		f, path, err := createSegment(l.segDir, 0)
 		if err != nil {
 			return err
 		}
-		if err := syncDir(l.segDir); err != nil {
-			f.Close()
-			return err
-		}
-		l.seg, l.segFirst, l.segOff = f, 0, segHeaderSize
-		l.mu.Lock()
-		l.segs = append(l.segs, segInfo{first: 0, path: path, end: segHeaderSize})
-		l.mu.Unlock()
+		l.useSegment(f, 0, path, segHeaderSize)
 		return nil
 	}
 	s := t.seg
@@ -182,13 +174,9 @@ func (l *Ledger) finishLast(rc *recovery) error {
 				return fmt.Errorf("queue: remove torn segment: %w", err)
 			}
 		}
-		path := filepath.Join(l.segDir, segName(first))
-		if f, err = createSegment(path, first); err != nil {
+		var path string
+		if f, path, err = createSegment(l.segDir, first); err != nil {
 			return err
-		}
-		if err := syncDir(l.segDir); err != nil {
-			f.Close()
-			return fmt.Errorf("queue: create segment: %w", err)
 		}
 		l.log.Warn("queue: torn segment header rewritten", "segment", s.name, "bytes", t.size)
 		l.unreject(s.path, 0)
@@ -210,10 +198,7 @@ func (l *Ledger) finishLast(rc *recovery) error {
 		l.stats.TornBytes += int64(cut)
 		l.mu.Unlock()
 	}
-	l.seg, l.segFirst, l.segOff = f, s.first, int64(t.keptEnd)
-	l.mu.Lock()
-	l.segs = append(l.segs, segInfo{first: s.first, path: s.path, end: l.segOff})
-	l.mu.Unlock()
+	l.useSegment(f, s.first, s.path, int64(t.keptEnd))
 	return nil
 }
 

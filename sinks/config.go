@@ -6,16 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 
 	"github.com/keeptrusts/kt/internal/hclconf"
+	"github.com/keeptrusts/kt/internal/layout"
 )
 
-// Delivery is the part of a sink block that every remote sink shares:
+// Delivery is the Engine's settings for one sink. A remote sink's block
+// gives them with these attributes and blocks, which every remote sink
+// shares (the file sink sets them from its own batch_events and
+// heartbeat_interval):
 //
 //	batch     { max_events = 1000  max_bytes = 8388608  max_wait = "1s" }
 //	retry     { initial = "500ms"  max = "60s" }
@@ -38,6 +41,12 @@ type Delivery struct {
 	Timeout           time.Duration // one Send, at most
 	HeartbeatInterval time.Duration // idle heartbeat period
 
+	// DrainTimeout is how long the sink may take at shutdown to deliver
+	// what the ledger holds (the deadline the agent gives Drain); what is
+	// left goes at the next start. Not a config attribute: each sink type
+	// sets its own (5 s for a remote sink).
+	DrainTimeout time.Duration
+
 	// TLS is the client TLS configuration; nil when no tls block is given
 	// (system roots).
 	TLS *tls.Config
@@ -57,16 +66,17 @@ func NewDelivery(typ, name string) Delivery {
 		MaxEvents: 1000, MaxBytes: 8 << 20, MaxWait: time.Second,
 		RetryInitial: 500 * time.Millisecond, RetryMax: time.Minute,
 		InFlight: 4, Timeout: 30 * time.Second, HeartbeatInterval: time.Minute,
+		DrainTimeout: 5 * time.Second,
 	}
 }
 
 // Key is the sink's cursor name, "<type>.<name>".
 func (d Delivery) Key() string { return d.Type + "." + d.Name }
 
-// SetDataDir places the sink's files under dir:
+// SetDataDir places the sink's files under the data dir (internal/layout):
 // DIR/sinks/<type>.<name>/dead-letter.ndjson.
 func (d *Delivery) SetDataDir(dir string) {
-	d.DeadLetterPath = filepath.Join(dir, "sinks", d.Key(), "dead-letter.ndjson")
+	d.DeadLetterPath = layout.SinkDeadLetter(dir, d.Type, d.Name)
 }
 
 type deliveryHCL struct {
@@ -198,6 +208,17 @@ type Problems []Problem
 // Add appends a problem whose detail is formatted.
 func (ps *Problems) Add(attr, summary, format string, args ...any) {
 	*ps = append(*ps, Problem{attr, summary, fmt.Sprintf(format, args...)})
+}
+
+// Diagnostics returns a diagnostic for each problem, at the range rng
+// gives its attribute (hclconf.AttrRange): what a sink's Decode reports
+// once the block decoded without errors.
+func (ps Problems) Diagnostics(rng func(attr string) hcl.Range) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, p := range ps {
+		diags = diags.Extend(hclconf.Error(rng(p.Attr), p.Summary, p.Detail))
+	}
+	return diags
 }
 
 // Err returns nil, or one error naming the sink and every problem.

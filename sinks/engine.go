@@ -15,8 +15,9 @@ import (
 	"github.com/keeptrusts/kt/queue"
 )
 
-// Engine delivers the ledger to one remote sink through its Transport: the
-// delivery loop every remote sink runs on.
+// Engine delivers the ledger to one sink through its Transport: the one
+// delivery loop every sink runs on (see Sink for how the agent drives it,
+// Transport for what it expects of a transport).
 //
 //   - It reads the ledger through the sink's own cursor, so an outage only
 //     grows the lag on disk, and a dead sink never holds back the sources
@@ -36,14 +37,20 @@ import (
 //     parked, in ledger order, and is stored after every such move: a
 //     restart sends again only records whose delivery was not confirmed,
 //     with the same Record.ID.
+//   - A transport that keeps state with the cursor (CursorState, the file
+//     sink) is resumed from the stored cursor at start, gets one batch at a
+//     time, and its aux value is stored with every cursor move.
 type Engine struct {
 	cfg      Delivery
 	led      *queue.Ledger
 	cursors  *queue.Cursors
 	t        Transport
+	cs       CursorState // t, when it keeps state with the cursor
 	log      *slog.Logger
 	dl       *deadLetters
 	ledgerID string
+
+	spare []*batch // batches done with, for their memory (run only)
 
 	next   atomic.Uint64 // cursor: entries below it are delivered or parked
 	mu     sync.Mutex    // guards st
@@ -69,8 +76,10 @@ type Stats struct {
 	InFlight int // batches being sent
 }
 
-// NewEngine loads the sink's cursor and opens its dead-letter file. It
-// does no network I/O.
+// NewEngine loads the sink's cursor (and resumes a CursorState transport
+// from it). It does no network I/O; the dead-letter file is created when a
+// record is first parked. The Engine owns t from then on: Close closes
+// it. On error t is not closed.
 func NewEngine(cfg Delivery, led *queue.Ledger, cursors *queue.Cursors, t Transport, log *slog.Logger) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -78,15 +87,20 @@ func NewEngine(cfg Delivery, led *queue.Ledger, cursors *queue.Cursors, t Transp
 	if cfg.DeadLetterPath == "" {
 		return nil, fmt.Errorf("sink %s: no dead-letter path (SetDataDir)", cfg.Key())
 	}
-	next, _, err := cursors.Load(cfg.Key())
+	cur, ok, err := cursors.Get(cfg.Key())
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: %w", cfg.Key(), err)
 	}
-	dl, err := openDeadLetters(cfg.DeadLetterPath)
-	if err != nil {
-		return nil, fmt.Errorf("sink %s: %w", cfg.Key(), err)
+	next := cur.Next
+	cs, stateful := t.(CursorState)
+	if stateful {
+		if next, err = cs.Resume(cur, ok); err != nil {
+			return nil, fmt.Errorf("sink %s: %w", cfg.Key(), err)
+		}
+		cfg.InFlight = 1
 	}
-	e := &Engine{cfg: cfg, led: led, cursors: cursors, t: t, log: log.With("sink", cfg.Key()), dl: dl, ledgerID: led.LedgerID(), now: time.Now}
+	e := &Engine{cfg: cfg, led: led, cursors: cursors, t: t, cs: cs, log: log.With("sink", cfg.Key()),
+		dl: openDeadLetters(cfg.DeadLetterPath), ledgerID: led.LedgerID(), now: time.Now, spare: make([]*batch, 0, 2)}
 	e.next.Store(next)
 	e.st.Next = next
 	return e, nil
@@ -117,9 +131,14 @@ func (e *Engine) Stats() Stats {
 // the engine after a backoff.
 func (e *Engine) Run(ctx context.Context) error { return e.run(ctx, false) }
 
-// Drain delivers what is committed now, then returns: the agent calls it at
-// shutdown, after the ledger's final checkpoint, with a deadline in ctx.
+// Drain delivers what is committed now, then returns nil: the agent calls
+// it at shutdown, after the ledger's final checkpoint, with a deadline in
+// ctx (Delivery.DrainTimeout). When ctx is done first it returns ctx's
+// error; what is left goes at the next start.
 func (e *Engine) Drain(ctx context.Context) error { return e.run(ctx, true) }
+
+// DrainTimeout is how long the sink needs at shutdown (Delivery.DrainTimeout).
+func (e *Engine) DrainTimeout() time.Duration { return e.cfg.DrainTimeout }
 
 // Close closes the transport and the dead-letter file; it may be called
 // twice.
@@ -139,6 +158,7 @@ type batch struct {
 	start  time.Time
 	first  time.Time // received_at of the first entry
 	end    uint64    // the cursor after this batch
+	aux    uint64    // a CursorState transport's aux value after it
 	hasEn  bool      // holds an entry
 	closed bool      // takes no more records
 	err    error     // set when done: nil, or why it was not delivered
@@ -149,10 +169,18 @@ func (b *batch) full(cfg Delivery) bool {
 	return b.closed || len(b.recs) >= cfg.MaxEvents || len(b.buf) >= cfg.MaxBytes
 }
 
-func (b *batch) addEntry(r Record, line []byte) {
+func (b *batch) addEntry(cfg Delivery, r Record, line []byte) {
 	if !b.hasEn {
 		b.first = receivedAt(line)
 		b.hasEn = true
+		if cap(b.buf) == 0 {
+			// A new batch: room for max_events lines like this one (up to
+			// max_bytes and 64 MiB) rather than growing it line by line.
+			n := min(cfg.MaxEvents, 1<<16)
+			b.buf = make([]byte, 0, min(cfg.MaxBytes, n*len(line)*9/8, 64<<20))
+			b.recs = make([]Record, 0, n+1)
+			b.offs = make([]int, 0, n+2)
+		}
 	}
 	b.add(r, line)
 	b.end = r.Seq + 1
@@ -166,6 +194,14 @@ func (b *batch) add(r Record, line []byte) {
 	b.offs = append(b.offs, len(b.buf))
 	r.Line = nil
 	b.recs = append(b.recs, r)
+}
+
+// reset empties b for a new batch, keeping the memory of its slices: a
+// batch of the file sink's 4096 records is megabytes, which growing anew
+// for each batch would copy and clear several times over.
+func (b *batch) reset(start time.Time, end uint64) {
+	clear(b.recs) // drop the lines' references
+	*b = batch{recs: b.recs[:0], buf: b.buf[:0], offs: b.offs[:0], start: start, end: end}
 }
 
 func (b *batch) seal() {
@@ -204,10 +240,22 @@ func (e *Engine) run(ctx context.Context, drain bool) error {
 		fatal       error
 		outstanding int // sends not yet finished
 	)
+	spare := e.spare[:0] // batches done with, kept from run to run
+	defer func() { e.spare = spare }()
+	newBatch := func(start time.Time, end uint64) *batch {
+		if n := len(spare); n > 0 {
+			b := spare[n-1]
+			spare = spare[:n-1]
+			b.reset(start, end)
+			return b
+		}
+		return &batch{start: start, end: end}
+	}
 	// The cursor is stored by its own goroutine, the newest value at a
 	// time, so the fdatasync does not hold up reading and sending; Run
 	// stores the final value before it returns.
 	saver := newCursorSaver(e.cursors, e.cfg.Key())
+	var aux uint64 // a CursorState transport's aux value, as last stored
 	defer func() {
 		if err := saver.close(); err != nil {
 			e.log.Error("sink: storing the cursor failed; records after it are sent again at the next start", "err", err)
@@ -220,8 +268,8 @@ func (e *Engine) run(ctx context.Context, drain bool) error {
 
 	dispatch := func(b *batch) {
 		if latest != nil && latest.Size > shipped && b.hasEn {
-			rec := Record{Kind: KindCheckpoint, Seq: uint64(latest.Size), ID: fmt.Sprintf("kt-checkpoint-%s-%d", e.ledgerID, latest.Size), Time: e.now()}
-			b.add(rec, CheckpointRecord(latest))
+			rec := checkpointRecord(e.ledgerID, latest, e.now())
+			b.add(rec, rec.Line)
 			shipped = latest.Size
 		}
 		b.seal()
@@ -229,7 +277,11 @@ func (e *Engine) run(ctx context.Context, drain bool) error {
 		outstanding++
 		e.setInFlight(outstanding)
 		go func() {
+			readTimes(b.recs)
 			b.err = e.deliver(ctx, sendCtx, b.recs)
+			if b.err == nil && e.cs != nil {
+				b.aux = e.cs.CursorAux()
+			}
 			done <- b
 		}()
 	}
@@ -244,11 +296,19 @@ func (e *Engine) run(ctx context.Context, drain bool) error {
 			if pending[0].end > next {
 				next, moved = pending[0].end, true
 			}
+			if e.cs != nil && pending[0].aux != aux {
+				// The receiver changed (a heartbeat moves no cursor).
+				aux, moved = pending[0].aux, true
+			}
+			if len(spare) < cap(spare) {
+				// Its records are done with: no Send holds their lines.
+				spare = append(spare, pending[0])
+			}
 			pending = pending[1:]
 		}
 		e.setInFlight(outstanding)
 		if moved {
-			saver.store(next)
+			saver.store(queue.Cursor{Next: next, Aux: aux, HasAux: e.cs != nil})
 			e.next.Store(next)
 		}
 		e.setOldest(pending, cur)
@@ -258,14 +318,16 @@ func (e *Engine) run(ctx context.Context, drain bool) error {
 		if err := saver.err(); err != nil && fatal == nil {
 			fatal = fmt.Errorf("sink %s: cursor: %w", e.cfg.Key(), err)
 		}
-		// Read while the batch being filled has room.
+		// Read while the batch being filled takes records: up to the entry
+		// that does not fit, so that the checkpoint records right after a
+		// full batch's last entry still reach it.
 		changed := e.led.Changed()
-		for fatal == nil && (cur == nil || !cur.full(e.cfg)) {
+		for fatal == nil && (cur == nil || !cur.closed) {
 			if cur == nil {
-				cur = &batch{start: e.now(), end: next}
+				cur = newBatch(e.now(), next)
 			}
 			if held != nil {
-				cur.addEntry(*held, held.Line)
+				cur.addEntry(e.cfg, *held, held.Line)
 				held = nil
 				continue
 			}
@@ -279,22 +341,22 @@ func (e *Engine) run(ctx context.Context, drain bool) error {
 				break
 			}
 			caughtUp = false
-			if rec.Kind == queue.KindCheckpoint {
+			if rec.Kind == queue.ItemCheckpoint {
 				latest = rec.Checkpoint
 				continue
 			}
-			if rec.Kind != queue.KindEntry {
+			if rec.Kind != queue.ItemEntry {
 				continue
 			}
 			er := entryRecord(rec)
-			if len(cur.recs) > 0 && len(cur.buf)+len(rec.Line) > e.cfg.MaxBytes {
+			if len(cur.recs) > 0 && (len(cur.recs) >= e.cfg.MaxEvents || len(cur.buf)+len(rec.Line) > e.cfg.MaxBytes) {
 				// It opens the next batch.
 				er.Line = append([]byte(nil), rec.Line...)
 				held = &er
 				cur.closed = true
 				break
 			}
-			cur.addEntry(er, rec.Line)
+			cur.addEntry(e.cfg, er, rec.Line)
 		}
 		if cur != nil && len(cur.recs) == 0 {
 			cur = nil
@@ -346,8 +408,9 @@ func (e *Engine) run(ctx context.Context, drain bool) error {
 			if cur == nil && outstanding == 0 && e.now().Sub(lastSent) >= e.cfg.HeartbeatInterval-time.Millisecond {
 				if cp := e.led.LatestCheckpoint(); cp != nil {
 					now := e.now()
-					b := &batch{start: now, end: next}
-					b.add(Record{Kind: KindHeartbeat, Seq: uint64(cp.Size), ID: fmt.Sprintf("kt-heartbeat-%s-%d", e.ledgerID, now.UnixNano()), Time: now}, HeartbeatRecord(now, cp))
+					b := newBatch(now, next)
+					rec := heartbeatRecord(e.ledgerID, cp, now)
+					b.add(rec, rec.Line)
 					dispatch(b)
 					lastSent = now
 				}
@@ -362,11 +425,6 @@ func (e *Engine) run(ctx context.Context, drain bool) error {
 		finish(<-done)
 	}
 	return fatal
-}
-
-// entryRecord makes the Record of a ledger entry (Line is filled by seal).
-func entryRecord(rec queue.Record) Record {
-	return Record{Kind: KindEntry, Seq: rec.Seq, ID: string(rec.ID), Time: eventTime(rec.Line)}
 }
 
 func (e *Engine) setInFlight(n int) {
@@ -546,7 +604,7 @@ type cursorSaver struct {
 	cursors *queue.Cursors
 	key     string
 	mu      sync.Mutex
-	want    uint64
+	want    queue.Cursor
 	has     bool // want is not stored yet
 	failed  error
 	wake    chan struct{}
@@ -559,9 +617,9 @@ func newCursorSaver(c *queue.Cursors, key string) *cursorSaver {
 	return s
 }
 
-func (s *cursorSaver) store(next uint64) {
+func (s *cursorSaver) store(cur queue.Cursor) {
 	s.mu.Lock()
-	s.want, s.has = next, true
+	s.want, s.has = cur, true
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
@@ -584,13 +642,13 @@ func (s *cursorSaver) run() {
 
 func (s *cursorSaver) flush() {
 	s.mu.Lock()
-	next, has := s.want, s.has
+	cur, has := s.want, s.has
 	s.has = false
 	s.mu.Unlock()
 	if !has {
 		return
 	}
-	if err := s.cursors.Store(s.key, next); err != nil {
+	if err := s.cursors.Put(s.key, cur); err != nil {
 		s.mu.Lock()
 		if s.failed == nil {
 			s.failed = err

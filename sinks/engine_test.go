@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -477,4 +479,123 @@ func TestTopLevelString(t *testing.T) {
 	assert.False(t, OneObject([]byte(`{"seq":2,"truncated`)))
 	assert.False(t, OneObject([]byte(` {"a":1}`)))
 	assert.False(t, OneObject([]byte(`{}`[:1])))
+}
+
+// TestFullBatchEndsWithItsCheckpoint: a batch cut at max_events still
+// ends with the checkpoint that the ledger committed right after its last
+// entry, not an older one.
+func TestFullBatchEndsWithItsCheckpoint(t *testing.T) {
+	f := newFixture(t)
+	f.append(t, 100) // one commit: entries 1..100, then the checkpoint of size 101
+	d := f.config()
+	d.MaxEvents = 101
+	d.InFlight = 1
+	tr := &recorder{}
+	e, err := NewEngine(d, f.led, f.cursors, tr, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, e.Drain(ctx))
+	all := tr.all()
+	require.Equal(t, 1, tr.sends)
+	require.Len(t, all, 102)
+	last := all[len(all)-1]
+	require.Equal(t, KindCheckpoint, last.Kind)
+	assert.Equal(t, uint64(101), last.Seq, "the checkpoint covers the whole batch")
+}
+
+// stateful is a recorder that keeps state with the cursor, as the file
+// sink does: aux counts the records it holds.
+type stateful struct {
+	recorder
+	resumed  []queue.Cursor
+	resumeOK bool
+	inSend   atomic.Int32
+	overlap  atomic.Bool
+}
+
+func (s *stateful) Resume(cur queue.Cursor, ok bool) (uint64, error) {
+	s.resumed, s.resumeOK = append(s.resumed, cur), ok
+	return cur.Next, nil
+}
+
+func (s *stateful) Send(ctx context.Context, recs []Record) error {
+	if s.inSend.Add(1) > 1 {
+		s.overlap.Store(true)
+	}
+	defer s.inSend.Add(-1)
+	return s.recorder.Send(ctx, recs)
+}
+
+func (s *stateful) CursorAux() uint64 { return uint64(len(s.all())) }
+
+// TestCursorState: a transport that keeps state with the cursor is resumed
+// from the stored cursor, gets one batch at a time whatever in_flight
+// says, and its aux value is stored with every cursor move, heartbeats
+// included.
+func TestCursorState(t *testing.T) {
+	f := newFixture(t)
+	f.append(t, 300)
+	d := f.config()
+	d.MaxEvents = 10
+	d.InFlight = 4
+	d.HeartbeatInterval = 20 * time.Millisecond
+	tr := &stateful{}
+	e, stop := f.start(t, d, tr)
+	require.Len(t, tr.resumed, 1)
+	assert.False(t, tr.resumeOK, "no cursor stored yet")
+	waitFor(t, "every entry and a heartbeat", func() bool {
+		if e.Next() != 301 {
+			return false
+		}
+		for _, r := range tr.all() {
+			if r.Kind == KindHeartbeat {
+				return true
+			}
+		}
+		return false
+	})
+	require.NoError(t, stop())
+	assert.False(t, tr.overlap.Load(), "one Send at a time")
+	cur, ok, err := f.cursors.Get(d.Key())
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, uint64(301), cur.Next)
+	assert.True(t, cur.HasAux)
+	assert.Equal(t, uint64(len(tr.all())), cur.Aux, "the aux value after the last Send, heartbeat included")
+
+	tr2 := &stateful{}
+	e2, err := NewEngine(d, f.led, f.cursors, tr2, nil)
+	require.NoError(t, err)
+	defer e2.Close()
+	require.Len(t, tr2.resumed, 1)
+	assert.True(t, tr2.resumeOK)
+	assert.Equal(t, cur, tr2.resumed[0])
+}
+
+// TestDeadLetterAfterTornLine: a parked record is never glued to a line a
+// crash cut short in the dead-letter file.
+func TestDeadLetterAfterTornLine(t *testing.T) {
+	f := newFixture(t)
+	f.append(t, 5)
+	d := f.config()
+	require.NoError(t, os.MkdirAll(filepath.Dir(d.DeadLetterPath), 0o700))
+	require.NoError(t, os.WriteFile(d.DeadLetterPath, []byte(`{"time":"2026-03-01T10:00:00.000Z","sink":"test.t","seq":1,"id":"e0","ki`), 0o600))
+	tr := &recorder{fail: func(n int, recs []Record) error {
+		for i, r := range recs {
+			if r.ID == "e3" {
+				return ItemErrors{{i, Permanent(errors.New("refused"))}}
+			}
+		}
+		return nil
+	}}
+	e, _ := f.start(t, d, tr)
+	waitFor(t, "every entry", func() bool { return e.Next() == 6 })
+	b, err := os.ReadFile(d.DeadLetterPath)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	require.Len(t, lines, 2, "the torn line is kept, the record on its own line")
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[1]), &m))
+	assert.Equal(t, "e3", m["id"])
 }

@@ -11,9 +11,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/keeptrusts/kt/internal/jsonenc"
 )
 
 // The helpers below are shared by the HTTP sinks.
@@ -28,49 +29,9 @@ func StripURL(err error) error {
 	return err
 }
 
-// AppendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func AppendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, n := utf8.DecodeRuneInString(s[i:])
-			if r != utf8.RuneError || n != 1 {
-				i += n
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, `\n`...)
-		case '\r':
-			dst = append(dst, `\r`...)
-		case '\t':
-			dst = append(dst, `\t`...)
-		default:
-			dst = append(dst, `\u00`...)
-			dst = append(dst, hex[c>>4], hex[c&0xf])
-		}
-		i++
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
+// AppendJSONString appends s as a JSON string in its RFC 8785 form;
+// invalid UTF-8 becomes U+FFFD (jsonenc.AppendAnyString).
+func AppendJSONString(dst []byte, s string) []byte { return jsonenc.AppendAnyString(dst, s) }
 
 // ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
 // It returns 0 when there is none, or it cannot be read.

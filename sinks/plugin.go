@@ -30,4 +30,7 @@ type Spec struct {
 	// New makes the transport; it does no network I/O (the first Send
 	// does). The agent calls it once, at start.
 	New func(log *slog.Logger) (Transport, error)
+	// Config is the plugin's own decoded config (its Config type), for
+	// tests and tools that inspect a config; the agent does not read it.
+	Config any
 }

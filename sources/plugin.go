@@ -70,4 +70,7 @@ type Spec struct {
 	// New makes the source; it may bind a listener, but reads no input
 	// before Run.
 	New func(env Env) (Source, error)
+	// Config is the plugin's own decoded config (its Config type), for
+	// tests and tools that inspect a config; the agent does not read it.
+	Config any
 }

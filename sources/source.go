@@ -135,6 +135,8 @@ type Stats struct {
 	// followed files (file source), or requests being handled (webhook).
 	// Zero when the source is idle.
 	Backlog int64
+	// BacklogUnit says what Backlog counts: "bytes", "requests".
+	BacklogUnit string
 	// LastProgress is the last time a record became durable or was
 	// refused; zero before the first. A source with a Backlog that has
 	// made no progress for longer than the agent's stall timeout is

@@ -20,6 +20,9 @@ import "path/filepath"
 // SigningKey is the default signing key file.
 func SigningKey(dataDir string) string { return filepath.Join(dataDir, "signing.key") }
 
+// PublicKey is the public key file written next to a signing key file.
+func PublicKey(keyFile string) string { return keyFile + ".pub" }
+
 // RedactKey is the default redaction key file.
 func RedactKey(dataDir string) string { return filepath.Join(dataDir, "redact.key") }
 

@@ -153,10 +153,7 @@ func Decode(name string, body hcl.Body, ctx *hcl.EvalContext) (Config, hcl.Diagn
 		// the values decoded around it would only add noise.
 		return c, diags
 	}
-	for _, p := range c.problems() {
-		diags = diags.Extend(hclconf.Error(rng(p.Attr), p.Summary, p.Detail))
-	}
-	return c, diags
+	return c, diags.Extend(c.problems().Diagnostics(rng))
 }
 
 // Validate checks c as Decode does, for a Config built in code. New calls

@@ -5,41 +5,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/gohcl"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/keeptrusts/kt/internal/hclconf"
 	"github.com/keeptrusts/kt/sinks"
+	"github.com/keeptrusts/kt/sinks/sinktest"
 )
 
-func decode(t *testing.T, src string) (Config, hcl.Diagnostics) {
-	t.Helper()
-	f, diags := hclsyntax.ParseConfig([]byte(src), "t.hcl", hcl.InitialPos)
-	require.False(t, diags.HasErrors(), "%v", diags)
-	var root struct {
-		Sinks []struct {
-			Type string   `hcl:"type,label"`
-			Name string   `hcl:"name,label"`
-			Body hcl.Body `hcl:",remain"`
-		} `hcl:"sink,block"`
-	}
-	diags = gohcl.DecodeBody(f.Body, nil, &root)
-	require.False(t, diags.HasErrors(), "%v", diags)
-	require.Len(t, root.Sinks, 1)
-	return Decode(root.Sinks[0].Name, root.Sinks[0].Body, hclconf.EvalContext(t.TempDir()))
-}
-
-func block(attrs ...string) string {
-	return "sink \"elasticsearch\" \"soc\" {\n  " + strings.Join(attrs, "\n  ") + "\n}\n"
-}
+func block(attrs ...string) string { return sinktest.Block(Type, "soc", attrs...) }
 
 const addrAttr = `addresses = ["https://es.example:9200"]`
 
 func TestDecodeDefaults(t *testing.T) {
-	c, diags := decode(t, block(addrAttr))
+	c, diags := sinktest.Decode(t, Decode, block(addrAttr))
 	require.Empty(t, diags)
 	want := NewDefaultConfig()
 	want.Delivery.Name = "soc"
@@ -62,7 +40,7 @@ func TestDecodeDefaults(t *testing.T) {
 
 func TestDecodeEverything(t *testing.T) {
 	t.Setenv("KT_TEST_ES_PASSWORD", "pw-from-env")
-	c, diags := decode(t, block(
+	c, diags := sinktest.Decode(t, Decode, block(
 		`addresses = ["https://es1.example:9200", "http://10.0.0.2:9200/es/"]`,
 		`index = "kt-audit"`,
 		`mode = "index"`,
@@ -88,19 +66,13 @@ func TestDecodeEverything(t *testing.T) {
 	assert.Equal(t, 4, c.Delivery.InFlight)
 	assert.Equal(t, 1000, c.Delivery.MaxEvents)
 
-	c, diags = decode(t, block(addrAttr, `api_key = "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="`))
+	c, diags = sinktest.Decode(t, Decode, block(addrAttr, `api_key = "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="`))
 	require.Empty(t, diags)
 	assert.Equal(t, "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==", c.APIKey)
 }
 
 func TestDecodeMistakes(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		attrs   []string
-		summary string
-		at      string // the attribute the diagnostic points at; "" = the block
-		detail  string // part of the detail
-	}{
+	sinktest.CheckMistakes(t, block, Decode, []sinktest.Mistake{
 		{"no addresses", []string{`index = "x"`}, "Missing required argument", "", "addresses"},
 		{"empty addresses", []string{`addresses = []`}, "Invalid addresses", "addresses", "at least one node"},
 		{"empty address", []string{`addresses = [""]`}, "Invalid addresses", "addresses", "base URL"},
@@ -129,44 +101,7 @@ func TestDecodeMistakes(t *testing.T) {
 		{"gzip type", []string{addrAttr, `gzip = "yes please"`}, "Unsuitable value type", "gzip", "bool"},
 		{"unknown attribute", []string{addrAttr, `api_kye = "x"`}, "Unsupported argument", "api_kye", ""},
 		{"delivery", []string{addrAttr, `in_flight = 0`}, "Invalid in_flight", "", "at least 1"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			src := block(tc.attrs...)
-			_, diags := decode(t, src)
-			require.True(t, diags.HasErrors(), "no error for %s", src)
-			var d *hcl.Diagnostic
-			for _, x := range diags {
-				if x.Severity == hcl.DiagError && x.Summary == tc.summary {
-					d = x
-					break
-				}
-			}
-			require.NotNil(t, d, "no %q diagnostic in %v", tc.summary, diags)
-			assert.Contains(t, d.Detail, tc.detail)
-			require.NotNil(t, d.Subject)
-			assert.Equal(t, "t.hcl", d.Subject.Filename)
-			line, col := attrPos(src, tc.at)
-			assert.Equal(t, line, d.Subject.Start.Line, "%s: points at %q", d.Subject, tc.at)
-			if tc.at != "" && tc.summary != "Unsupported argument" && tc.summary != "Unsuitable value type" { // hcl's own ranges
-				assert.Equal(t, col, d.Subject.Start.Column, "%s: points at the value of %s", d.Subject, tc.at)
-			}
-		})
-	}
-}
-
-// attrPos returns the 1-based line and column of the value of attr in src,
-// or the block's line when attr is "".
-func attrPos(src, attr string) (line, col int) {
-	if attr == "" {
-		return 1, 0
-	}
-	for i, l := range strings.Split(src, "\n") {
-		name, value, ok := strings.Cut(l, "=")
-		if ok && strings.TrimSpace(name) == attr {
-			return i + 1, len(name) + 1 + len(value) - len(strings.TrimLeft(value, " ")) + 1
-		}
-	}
-	panic("no attribute " + attr)
+	})
 }
 
 func TestValidate(t *testing.T) {

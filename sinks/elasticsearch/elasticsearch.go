@@ -15,8 +15,9 @@
 //
 // # Wire format (wire format version 1)
 //
-// One batch is one request, in go-elasticsearch's transport (retries off:
-// the Engine retries):
+// One batch is one request, sent by Elastic's Go transport
+// (elastic-transport-go: round robin over the addresses, a failed node
+// left out for a while; retries off: the Engine retries):
 //
 //	POST {address}/{index}/_bulk?filter_path=errors,items.*.status,items.*.error
 //	     [&require_data_stream=true]            (mode = "data_stream", the default)
@@ -137,14 +138,16 @@
 //	other 4xx                                       permanent
 //	5xx, network errors, timeouts                   retryable
 //	2xx without X-Elastic-Product                   retryable: the server is not Elasticsearch
+//
+// The header check is the one of Elastic's clients: the first 2xx reply
+// must carry "X-Elastic-Product: Elasticsearch"; once one has, the check
+// is not made again.
 package elasticsearch
 
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -152,18 +155,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
-	"strconv"
+	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
-	es "github.com/elastic/go-elasticsearch/v8"
-	"github.com/elastic/go-elasticsearch/v8/esapi"
+	"github.com/elastic/elastic-transport-go/v8/elastictransport"
+	tpversion "github.com/elastic/elastic-transport-go/v8/elastictransport/version"
 
-	"github.com/keeptrusts/kt/ledger"
 	"github.com/keeptrusts/kt/sinks"
 )
 
@@ -189,8 +190,10 @@ var _ sinks.Transport = (*Transport)(nil)
 type Transport struct {
 	cfg    Config
 	log    *slog.Logger
-	client *es.Client
+	client *elastictransport.Client
 	hc     *http.Transport
+
+	productOK atomic.Bool // a 2xx reply carried X-Elastic-Product: Elasticsearch
 
 	template     []byte // the index template body; nil without install_template
 	templateName string
@@ -228,19 +231,29 @@ func New(cfg Config, log *slog.Logger) (*Transport, error) {
 		apiKey = base64.StdEncoding.EncodeToString([]byte(apiKey))
 	}
 	addrs := make([]string, len(cfg.Addresses))
+	urls := make([]*url.URL, len(cfg.Addresses))
 	for i, a := range cfg.Addresses {
-		addrs[i] = strings.TrimSuffix(a, "/")
+		addrs[i] = strings.TrimRight(a, "/")
+		u, err := url.Parse(addrs[i])
+		if err != nil {
+			return nil, t.errorf("address %q: %w", a, err)
+		}
+		urls[i] = u
 	}
-	client, err := es.NewClient(es.Config{
-		Addresses: addrs,
-		APIKey:    apiKey,
-		Username:  cfg.Username,
-		Password:  cfg.Password,
-		Transport: t.hc,
+	opts := []elastictransport.Option{
+		elastictransport.WithURLs(urls...),
+		elastictransport.WithTransport(t.hc),
+		elastictransport.WithUserAgent(userAgent),
 		// The Engine retries, with backoff, and only the records that
 		// failed.
-		DisableRetry: true,
-	})
+		elastictransport.WithDisableRetry(),
+	}
+	if apiKey != "" {
+		opts = append(opts, elastictransport.WithAPIKey(apiKey))
+	} else if cfg.Username != "" {
+		opts = append(opts, elastictransport.WithBasicAuth(cfg.Username, cfg.Password))
+	}
+	client, err := elastictransport.NewClient(opts...)
 	if err != nil {
 		return nil, t.errorf("%w", err)
 	}
@@ -363,7 +376,7 @@ func (e *esError) String() string {
 }
 
 // bulkFilter trims the reply to what Send reads.
-var bulkFilter = []string{"errors", "items.*.status", "items.*.error"}
+const bulkFilter = "errors,items.*.status,items.*.error"
 
 // bulk posts body, whose documents are those of the records recs[sent[i]],
 // and classifies the reply.
@@ -372,18 +385,14 @@ func (t *Transport) bulk(ctx context.Context, body []byte, sent []int) error {
 	if t.cfg.Gzip {
 		hdr.Set("Content-Encoding", "gzip")
 	}
-	req := esapi.BulkRequest{
-		Index:      t.cfg.Index,
-		Body:       bytes.NewReader(body),
-		Pipeline:   t.cfg.Pipeline,
-		FilterPath: bulkFilter,
-		Header:     hdr,
+	q := url.Values{"filter_path": {bulkFilter}}
+	if t.cfg.Pipeline != "" {
+		q.Set("pipeline", t.cfg.Pipeline)
 	}
 	if t.cfg.Mode == ModeDataStream {
-		yes := true
-		req.RequireDataStream = &yes
+		q.Set("require_data_stream", "true")
 	}
-	res, err := req.Do(ctx, t.client)
+	res, err := t.do(ctx, http.MethodPost, "/"+t.cfg.Index+"/_bulk", q, hdr, body)
 	if err != nil {
 		return t.transportError("POST /"+t.cfg.Index+"/_bulk", err)
 	}
@@ -514,8 +523,8 @@ func (t *Transport) classify(status int, hdr http.Header, raw []byte) error {
 // transportError wraps an error of the client: no reply at all, or one the
 // client refused.
 func (t *Transport) transportError(op string, err error) error {
-	if strings.Contains(err.Error(), "server is not Elasticsearch") {
-		return t.errorf("%s: the server is not Elasticsearch: its reply has no \"X-Elastic-Product: Elasticsearch\" header (OpenSearch, a proxy that strips it, or another service); check addresses (client: %v)", op, err)
+	if errors.Is(err, errNotElasticsearch) {
+		return t.errorf("%s: the server is not Elasticsearch: its reply has no \"X-Elastic-Product: Elasticsearch\" header (OpenSearch, a proxy that strips it, or another service); check addresses", op)
 	}
 	return t.errorf("%s: %w", op, sinks.StripURL(err))
 }
@@ -530,10 +539,10 @@ func (t *Transport) installTemplate(ctx context.Context) error {
 	if t.templateDone.Load() {
 		return nil
 	}
-	create := true
-	req := esapi.IndicesPutIndexTemplateRequest{Name: t.templateName, Body: bytes.NewReader(t.template), Create: &create}
-	op := "PUT /_index_template/" + t.templateName
-	res, err := req.Do(ctx, t.client)
+	path := "/_index_template/" + t.templateName
+	op := "PUT " + path
+	hdr := http.Header{"Content-Type": {"application/json"}}
+	res, err := t.do(ctx, http.MethodPut, path, url.Values{"create": {"true"}}, hdr, t.template)
 	if err != nil {
 		return t.transportError(op, err)
 	}
@@ -563,8 +572,39 @@ func (t *Transport) installTemplate(ctx context.Context) error {
 	return nil
 }
 
+// userAgent is the User-Agent of the requests.
+var userAgent = "kt (elastic-transport-go/" + tpversion.Transport + "; " + runtime.Version() + ")"
+
+// errNotElasticsearch is the error of a 2xx reply without
+// X-Elastic-Product: Elasticsearch, before any reply had it.
+var errNotElasticsearch = errors.New("the server is not Elasticsearch")
+
+// do sends one request to a node (the client picks it, and sets the
+// credentials) and returns the reply. Like Elastic's clients, it takes a
+// 2xx reply for Elasticsearch's only if it says so, until one has.
+func (t *Transport) do(ctx context.Context, method, path string, query url.Values, hdr http.Header, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "/", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.URL = &url.URL{Path: path, RawQuery: query.Encode()} // the client sets the node
+	req.Header = hdr
+	res, err := t.client.Perform(req)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode >= 200 && res.StatusCode < 300 && !t.productOK.Load() {
+		if res.Header.Get("X-Elastic-Product") != "Elasticsearch" {
+			_ = res.Body.Close()
+			return nil, errNotElasticsearch
+		}
+		t.productOK.Store(true)
+	}
+	return res, nil
+}
+
 // readReply reads the start of a reply's body and closes it.
-func readReply(res *esapi.Response) (int, []byte, error) {
+func readReply(res *http.Response) (int, []byte, error) {
 	defer res.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(res.Body, maxReply))
 	if err != nil {
@@ -604,414 +644,6 @@ func describe(raw []byte) string {
 
 func (t *Transport) errorf(format string, args ...any) error {
 	return fmt.Errorf("%s %s: "+format, append([]any{Type, t.cfg.Delivery.Name}, args...)...)
-}
-
-// docID returns the _id of a record: its ID, or a digest of it when it is
-// above Elasticsearch's limit.
-func docID(id string) string {
-	if len(id) <= maxID {
-		return id
-	}
-	sum := sha256.Sum256([]byte(id))
-	return "kt-sha256-" + hex.EncodeToString(sum[:])
-}
-
-// appendAction appends the bulk action line of r.
-func appendAction(dst []byte, r sinks.Record) ([]byte, error) {
-	if !utf8.ValidString(r.ID) {
-		return dst, errors.New("the id is not valid UTF-8")
-	}
-	dst = append(dst, `{"create":{`...)
-	if r.ID != "" {
-		dst = append(dst, `"_id":`...)
-		dst = sinks.AppendJSONString(dst, docID(r.ID))
-	}
-	return append(dst, "}}\n"...), nil
-}
-
-// text is a string member of an event: a JSON string, or the text of a
-// number; other values (objects, arrays, booleans, null) read as "".
-type text string
-
-func (s *text) UnmarshalJSON(b []byte) error {
-	switch {
-	case len(b) == 0:
-	case b[0] == '"':
-		var v string
-		if err := json.Unmarshal(b, &v); err != nil {
-			return err
-		}
-		*s = text(v)
-	case b[0] == '-' || '0' <= b[0] && b[0] <= '9':
-		*s = text(b)
-	}
-	return nil
-}
-
-// party is an event's actor or target; a member that is not an object
-// reads as empty.
-type party struct {
-	Type, ID, Name, IP, UserAgent text
-}
-
-// event holds the members of a ledger entry that the document maps;
-// readEvent fills it. Its json tags give the reference decoding readEvent
-// must match (TestReadEvent).
-type event struct {
-	Time          text  `json:"time"`
-	ReceivedAt    text  `json:"received_at"`
-	Action        text  `json:"action"`
-	Category      text  `json:"category"`
-	Outcome       text  `json:"outcome"`
-	Reason        text  `json:"reason"`
-	Actor         party `json:"actor"`
-	Target        party `json:"target"`
-	OrgID         text  `json:"org_id"`
-	RequestID     text  `json:"request_id"`
-	CorrelationID text  `json:"correlation_id"`
-	Hash          text  `json:"hash"`
-	PrevHash      text  `json:"prev_hash"`
-	Sig           text  `json:"sig"`
-	KeyID         text  `json:"key_id"`
-}
-
-// readEvent reads the members of an entry line that event maps. It walks
-// the top-level members (sinks.EachMember) and decodes only the few it
-// needs, leaving the large ones (changes, attributes) undecoded; the
-// result is what json.Unmarshal into event gives (TestReadEvent).
-func readEvent(line []byte) (event, error) {
-	var ev event
-	var err error
-	set := func(dst *text, v []byte) {
-		if err == nil {
-			*dst, err = textOf(v)
-		}
-	}
-	sinks.EachMember(line, func(k, v []byte) bool {
-		switch string(k) {
-		case "time":
-			set(&ev.Time, v)
-		case "received_at":
-			set(&ev.ReceivedAt, v)
-		case "action":
-			set(&ev.Action, v)
-		case "category":
-			set(&ev.Category, v)
-		case "outcome":
-			set(&ev.Outcome, v)
-		case "reason":
-			set(&ev.Reason, v)
-		case "org_id":
-			set(&ev.OrgID, v)
-		case "request_id":
-			set(&ev.RequestID, v)
-		case "correlation_id":
-			set(&ev.CorrelationID, v)
-		case "hash":
-			set(&ev.Hash, v)
-		case "prev_hash":
-			set(&ev.PrevHash, v)
-		case "sig":
-			set(&ev.Sig, v)
-		case "key_id":
-			set(&ev.KeyID, v)
-		case "actor":
-			ev.Actor = party{}
-			if err == nil {
-				ev.Actor, err = partyOf(v)
-			}
-		case "target":
-			ev.Target = party{}
-			if err == nil {
-				ev.Target, err = partyOf(v)
-			}
-		}
-		return err == nil
-	})
-	return ev, err
-}
-
-// textOf reads a member value as text.UnmarshalJSON does.
-func textOf(v []byte) (text, error) {
-	switch {
-	case len(v) == 0:
-		return "", nil
-	case v[0] == '"':
-		if len(v) >= 2 && bytes.IndexByte(v, '\\') < 0 {
-			return text(v[1 : len(v)-1]), nil
-		}
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return "", err
-		}
-		return text(s), nil
-	case v[0] == '-' || '0' <= v[0] && v[0] <= '9':
-		return text(v), nil
-	}
-	return "", nil
-}
-
-// partyOf reads a member value as party's reference decoding does
-// (party.UnmarshalJSON, in the tests): a member that is not an object reads
-// as empty.
-func partyOf(v []byte) (party, error) {
-	var p party
-	if len(v) == 0 || v[0] != '{' {
-		return p, nil
-	}
-	var err error
-	set := func(dst *text, v []byte) {
-		if err == nil {
-			*dst, err = textOf(v)
-		}
-	}
-	sinks.EachMember(v, func(k, v []byte) bool {
-		switch string(k) {
-		case "type":
-			set(&p.Type, v)
-		case "id":
-			set(&p.ID, v)
-		case "name":
-			set(&p.Name, v)
-		case "ip":
-			set(&p.IP, v)
-		case "user_agent":
-			set(&p.UserAgent, v)
-		}
-		return err == nil
-	})
-	return p, err
-}
-
-// anchor holds the members of a checkpoint or heartbeat record.
-type anchor struct {
-	Size       text `json:"size"`
-	Checkpoint text `json:"checkpoint"`
-}
-
-// ecsCategory maps kt's categories to ECS event.category values; the
-// others have none.
-var ecsCategory = map[string]string{
-	"authentication":  "authentication",
-	"user_management": "iam",
-	"team_management": "iam",
-	"configuration":   "configuration",
-	"gateway":         "configuration",
-	"policy":          "configuration",
-	"secret":          "configuration",
-}
-
-// checkLine reports why line cannot be sent as kt.record: it must be one
-// JSON object in valid UTF-8.
-func checkLine(line []byte) error {
-	// sinks.Record.Line is one JSON object by contract; this cheap framing
-	// check guards the bulk body against a broken contract.
-	if !sinks.OneObject(line) {
-		return errors.New("the line is not one JSON object")
-	}
-	if !utf8.Valid(line) {
-		return errors.New("the line is not valid UTF-8, so it cannot be held byte for byte")
-	}
-	return nil
-}
-
-// appendDoc appends the document of r and a newline.
-func appendDoc(dst []byte, r sinks.Record, now time.Time) ([]byte, error) {
-	if err := checkLine(r.Line); err != nil {
-		return dst, err
-	}
-	if r.Kind != sinks.KindEntry {
-		return appendAnchorDoc(dst, r, now)
-	}
-	ev, err := readEvent(r.Line)
-	if err != nil {
-		return dst, fmt.Errorf("the line cannot be read: %w", err)
-	}
-	ts := r.Time
-	if ts.IsZero() {
-		ts = parseTime(ev.Time)
-	}
-	if ts.IsZero() {
-		ts = parseTime(ev.ReceivedAt)
-	}
-	if ts.IsZero() {
-		ts = now
-	}
-	o := objWriter{b: dst}
-	o.open()
-	o.time("@timestamp", ts)
-	o.raw("ecs", `{"version":"`+ECSVersion+`"}`)
-
-	o.begin("event")
-	o.str("kind", "event")
-	o.str("id", r.ID)
-	o.str("action", string(ev.Action))
-	if c := ecsCategory[string(ev.Category)]; c != "" {
-		o.raw("category", `["`+c+`"]`)
-	}
-	switch ev.Outcome {
-	case "success", "failure":
-		o.str("outcome", string(ev.Outcome))
-	default:
-		o.str("outcome", "unknown")
-	}
-	o.str("reason", string(ev.Reason))
-	if t := parseTime(ev.ReceivedAt); !t.IsZero() {
-		o.time("created", t)
-	}
-	o.end()
-
-	if ev.Actor.ID != "" || ev.Actor.Name != "" || ev.Target.Type == "user" && (ev.Target.ID != "" || ev.Target.Name != "") {
-		o.begin("user")
-		o.str("id", string(ev.Actor.ID))
-		o.str("name", string(ev.Actor.Name))
-		if ev.Target.Type == "user" && (ev.Target.ID != "" || ev.Target.Name != "") {
-			o.begin("target")
-			o.str("id", string(ev.Target.ID))
-			o.str("name", string(ev.Target.Name))
-			o.end()
-		}
-		o.end()
-	}
-	if ip, err := netip.ParseAddr(string(ev.Actor.IP)); err == nil && ip.Zone() == "" {
-		o.begin("source")
-		o.str("ip", ip.String())
-		o.end()
-	}
-	if ev.Actor.UserAgent != "" {
-		o.begin("user_agent")
-		o.str("original", string(ev.Actor.UserAgent))
-		o.end()
-	}
-	if ev.OrgID != "" {
-		o.begin("organization")
-		o.str("id", string(ev.OrgID))
-		o.end()
-	}
-	if ev.RequestID != "" {
-		o.begin("http")
-		o.begin("request")
-		o.str("id", string(ev.RequestID))
-		o.end()
-		o.end()
-	}
-
-	o.begin("kt")
-	o.str("kind", "entry")
-	o.uint("seq", r.Seq)
-	o.str("hash", string(ev.Hash))
-	o.str("prev_hash", string(ev.PrevHash))
-	o.str("sig", string(ev.Sig))
-	o.str("key_id", string(ev.KeyID))
-	o.str("category", string(ev.Category))
-	o.str("actor_type", string(ev.Actor.Type))
-	if ev.Target.Type != "" || ev.Target.ID != "" || ev.Target.Name != "" {
-		o.begin("target")
-		o.str("type", string(ev.Target.Type))
-		o.str("id", string(ev.Target.ID))
-		o.str("name", string(ev.Target.Name))
-		o.end()
-	}
-	o.str("correlation_id", string(ev.CorrelationID))
-	o.record(r.Line)
-	o.end()
-	o.end()
-	return append(o.b, '\n'), nil
-}
-
-// appendAnchorDoc appends the document of a checkpoint or heartbeat
-// record and a newline.
-func appendAnchorDoc(dst []byte, r sinks.Record, now time.Time) ([]byte, error) {
-	var a anchor
-	if err := json.Unmarshal(r.Line, &a); err != nil {
-		return dst, fmt.Errorf("the line cannot be read: %w", err)
-	}
-	ts := r.Time
-	if ts.IsZero() {
-		ts = now
-	}
-	kind := r.Kind.String()
-	o := objWriter{b: dst}
-	o.open()
-	o.time("@timestamp", ts)
-	o.raw("ecs", `{"version":"`+ECSVersion+`"}`)
-	o.begin("event")
-	o.str("kind", "state")
-	o.str("id", r.ID)
-	o.str("action", "kt."+kind)
-	o.end()
-	o.begin("kt")
-	o.str("kind", kind)
-	if n, err := strconv.ParseUint(string(a.Size), 10, 64); err == nil {
-		o.uint("size", n)
-	}
-	origin, _, _ := strings.Cut(string(a.Checkpoint), "\n")
-	o.str("origin", origin)
-	o.record(r.Line)
-	o.end()
-	o.end()
-	return append(o.b, '\n'), nil
-}
-
-// parseTime reads an RFC 3339 time; zero if it cannot.
-func parseTime(s text) time.Time {
-	if s == "" {
-		return time.Time{}
-	}
-	t, err := time.Parse(time.RFC3339Nano, string(s))
-	if err != nil {
-		return time.Time{}
-	}
-	return t
-}
-
-// objWriter appends a JSON object member by member; empty strings are
-// left out.
-type objWriter struct {
-	b     []byte
-	first bool // the next member is the first of its object
-}
-
-func (o *objWriter) open() { o.b = append(o.b, '{'); o.first = true }
-
-func (o *objWriter) key(k string) {
-	if !o.first {
-		o.b = append(o.b, ',')
-	}
-	o.first = false
-	o.b = append(o.b, '"')
-	o.b = append(o.b, k...)
-	o.b = append(o.b, '"', ':')
-}
-
-func (o *objWriter) begin(k string) { o.key(k); o.open() }
-
-func (o *objWriter) end() { o.b = append(o.b, '}'); o.first = false }
-
-func (o *objWriter) str(k, v string) {
-	if v == "" {
-		return
-	}
-	o.key(k)
-	o.b = sinks.AppendJSONString(o.b, v)
-}
-
-func (o *objWriter) raw(k, v string) { o.key(k); o.b = append(o.b, v...) }
-
-func (o *objWriter) uint(k string, v uint64) { o.key(k); o.b = strconv.AppendUint(o.b, v, 10) }
-
-func (o *objWriter) time(k string, t time.Time) {
-	o.key(k)
-	o.b = append(o.b, '"')
-	o.b = t.UTC().AppendFormat(o.b, ledger.TimeFormat)
-	o.b = append(o.b, '"')
-}
-
-// record appends kt.record: line (checked to be valid UTF-8) as a JSON
-// string.
-func (o *objWriter) record(line []byte) {
-	o.key("record")
-	o.b = sinks.AppendJSONString(o.b, string(line))
 }
 
 // templateBody returns the index template of cfg: kt's ECS mapping for

@@ -1,7 +1,6 @@
 package elasticsearch
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
 	"encoding/base64"
@@ -16,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,120 +23,28 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gowebpki/jcs"
 	"github.com/klauspost/compress/gzip"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/keeptrusts/kt/ledger"
 	"github.com/keeptrusts/kt/sinks"
+	"github.com/keeptrusts/kt/sinks/sinktest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
-// testLedger is a signed ledger and the records a sink gets from it.
-type testLedger struct {
-	recs []sinks.Record // entries (genesis first), then a checkpoint record
-	keys ledger.Keyring
-}
-
-// buildLedger signs a genesis entry and then bodies into a ledger with
-// skey, and appends the checkpoint record that covers them. Every time
-// derives from t0, so the result is the same at every run.
-func buildLedger(tb testing.TB, skey string, t0 time.Time, bodies [][]byte) testLedger {
-	tb.Helper()
-	s, err := ledger.NewSigner(skey)
-	require.NoError(tb, err)
-	v, err := ledger.NewVerifier(s.VerifierKey())
-	require.NoError(tb, err)
-	keys := ledger.Keyring{}
-	keys.Add(v)
-	genesis, err := ledger.GenesisBody("evt_genesis", t0, ledger.Genesis{LedgerID: "L1", Origin: "kt.test/ledger",
-		VerifierKey: s.VerifierKey(), KeyID: s.KeyID(), Version: "v0.1.0"})
-	require.NoError(tb, err)
-	bodies = append([][]byte{genesis}, bodies...)
-
-	var tree ledger.Tree
-	var prev ledger.Hash
-	var recs []sinks.Record
-	for seq, body := range bodies {
-		var ev struct{ ID, Time string }
-		require.NoError(tb, json.Unmarshal(body, &ev))
-		at, err := time.Parse(time.RFC3339Nano, ev.Time)
-		require.NoError(tb, err)
-		e := &ledger.Entry{Seq: uint64(seq), PrevHash: prev, Body: body}
-		e.Hash = e.ComputeHash()
-		e.Sig, e.KeyID = s.SignHash(e.Hash), s.KeyID()
-		tree.Append(e.Hash)
-		prev = e.Hash
-		recs = append(recs, sinks.Record{Kind: sinks.KindEntry, Seq: uint64(seq), ID: ev.ID, Time: at, Line: e.AppendLine(nil)})
-	}
-	n := int64(len(bodies))
-	root, err := tree.Root(n)
-	require.NoError(tb, err)
-	cp, err := ledger.SignCheckpoint(s, "kt.test/ledger", n, root)
-	require.NoError(tb, err)
-	recs = append(recs, sinks.Record{Kind: sinks.KindCheckpoint, Seq: uint64(n),
-		ID: fmt.Sprintf("kt-checkpoint-L1-%d", n), Time: t0.Add(time.Hour), Line: sinks.CheckpointRecord(cp)})
-	return testLedger{recs: recs, keys: keys}
-}
-
-var actions = []struct{ action, category, targetType string }{
-	{"auth.login", "authentication", "session"},
-	{"member.invite", "user_management", "user"},
-	{"config.update", "configuration", "gateway_config"},
-	{"gateway.config_push", "gateway", "gateway"},
-	{"policy.update", "policy", "policy"},
-	{"secret.delete", "secret", "secret"},
-	{"export_job.create", "export_job", "export"},
-}
-
-// newTestLedger returns a ledger of n entries (the genesis entry included)
-// and its checkpoint record. Entries are about 1.2 KB, like the control
-// plane's audit events with their ledger fields. actorID, when not nil,
-// names the actor of entry seq.
-func newTestLedger(tb testing.TB, n int, actorID func(seq int) string) testLedger {
-	tb.Helper()
-	skey, _, err := ledger.GenerateKey(nil, "kt-test")
-	require.NoError(tb, err)
-	t0 := time.Date(2026, 3, 1, 10, 0, 0, 123456000, time.UTC)
-	bodies := make([][]byte, 0, n)
-	for seq := 1; seq < n; seq++ {
-		at := t0.Add(time.Duration(seq) * 1517 * time.Millisecond)
-		a := actions[seq%len(actions)]
-		id := fmt.Sprintf("usr_01H8A%03d", seq%17)
-		if actorID != nil {
-			id = actorID(seq)
-		}
-		ev := map[string]any{
-			"id": fmt.Sprintf("evt_01JNB%05dQ8ZK3M7V2T", seq), "time": at.Format(ledger.TimeFormat),
-			"received_at": at.Add(42 * time.Millisecond).Format(ledger.TimeFormat),
-			"action":      a.action, "category": a.category, "outcome": []string{"success", "failure"}[seq%5/4],
-			"actor": map[string]any{"type": "user", "id": id, "name": "alice.martin@acme.example",
-				"ip": fmt.Sprintf("203.0.113.%d", seq%250), "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15"},
-			"target":         map[string]any{"type": a.targetType, "id": fmt.Sprintf("%s_%04d", a.targetType, seq%97), "name": "eu-west-1 edge gateway"},
-			"org_id":         "org_acme",
-			"request_id":     fmt.Sprintf("req_%08x", seq*2654435761),
-			"correlation_id": fmt.Sprintf("cor_%08x", seq/4*40503),
-			"changes": map[string]any{
-				"before": map[string]any{"rate_limit": map[string]any{"requests_per_minute": 600 + seq%7, "burst": 50}, "regions": []any{"eu-west-1"}, "tls_min_version": "1.2"},
-				"after":  map[string]any{"rate_limit": map[string]any{"requests_per_minute": 900 + seq%7, "burst": 75}, "regions": []any{"eu-west-1", "eu-central-1"}, "tls_min_version": "1.3"},
-			},
-			"attributes": map[string]any{"console_version": "2026.02.3", "session_id": fmt.Sprintf("ses_%012x", seq*97), "mfa": true},
-			"source":     map[string]any{"name": "control_plane", "kind": "file", "file": "/var/log/keeptrusts/audit.log", "offset": seq * 1187},
-		}
-		raw, err := json.Marshal(ev)
-		require.NoError(tb, err)
-		body, err := jcs.Transform(raw)
-		require.NoError(tb, err)
-		bodies = append(bodies, body)
-	}
-	return buildLedger(tb, skey, t0, bodies)
+// newTestLedger returns the records of a ledger of n entries (the genesis
+// entry included) and its checkpoint record. Entries are about 1.2 KB,
+// like the control plane's audit events with their ledger fields.
+// actorID, when not nil, names the actor of entry seq.
+func newTestLedger(tb testing.TB, n int, actorID func(seq int) string) sinktest.Records {
+	return sinktest.NewRecords(tb, n, actorID)
 }
 
 // goldenLedger signs the pipeline's normalized sample events with the
 // ledger's example key: real kt lines, the same at every run.
-func goldenLedger(t *testing.T) testLedger {
+func goldenLedger(t *testing.T) sinktest.Records {
 	t.Helper()
 	skey, err := os.ReadFile("../../ledger/testdata/example.skey")
 	require.NoError(t, err)
@@ -146,22 +54,14 @@ func goldenLedger(t *testing.T) testLedger {
 	for line := range bytes.Lines(f) {
 		bodies = append(bodies, bytes.TrimSpace(line))
 	}
-	return buildLedger(t, strings.TrimSpace(string(skey)), time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC), bodies)
+	return sinktest.SignRecords(t, strings.TrimSpace(string(skey)), time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC), bodies)
 }
 
 // verifyLines checks lines the way `kt verify` checks NDJSON exported from
 // a SIEM: no finding but warnings.
 func verifyLines(t *testing.T, keys ledger.Keyring, lines [][]byte) {
 	t.Helper()
-	c := ledger.NewCheck(keys)
-	for i, l := range lines {
-		c.Line(l, fmt.Sprintf("es:%d", i))
-	}
-	findings, stats := c.Finish()
-	for _, f := range findings {
-		assert.True(t, f.Warning, "%s", f)
-	}
-	assert.Positive(t, stats.Entries)
+	sinktest.Verify(t, keys, lines)
 }
 
 // request is one request the fake node got.
@@ -273,10 +173,7 @@ func newTransport(t testing.TB, addr string, mod func(*Config)) *Transport {
 	if mod != nil {
 		mod(&c)
 	}
-	tr, err := New(c, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = tr.Close() })
-	return tr
+	return sinktest.NewTransport(t, New, c)
 }
 
 // splitBulk returns the action lines and documents of a bulk body.
@@ -314,13 +211,113 @@ type doc struct {
 	}
 }
 
+// receiver is the conformance suite's adapter: the scripted node, which
+// stores the documents it takes (their kt.record) and fails or refuses on
+// demand as a node does: 503 for a shard that is not active, a bulk item
+// 400 document_parsing_exception for one refused document, a 400
+// x_content_parse_exception for a body it cannot read. Real nodes are in
+// TestIntegrationElasticsearch and the e2e test.
+type receiver struct {
+	srv *fakeES
+
+	mu      sync.Mutex
+	docs    [][]byte
+	fail    int
+	items   map[string]bool
+	batches map[string]bool
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{srv: newFakeES(t), items: map[string]bool{}, batches: map[string]bool{}}
+	r.srv.setReply(r.reply)
+	return r
+}
+
+func (r *receiver) reply(req request) (int, http.Header, string) {
+	if !strings.HasSuffix(req.Path, "/_bulk") {
+		return 200, nil, `{"acknowledged":true}`
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail > 0 {
+		r.fail--
+		return 503, nil, `{"error":{"root_cause":[],"type":"unavailable_shards_exception","reason":"primary shard is not active"},"status":503}`
+	}
+	lines := bytes.Split(bytes.TrimSuffix(req.Body, []byte("\n")), []byte("\n"))
+	type item struct {
+		id  string
+		doc []byte
+	}
+	var its []item
+	for i := 0; i+1 < len(lines); i += 2 {
+		var a struct {
+			Create struct {
+				ID string `json:"_id"`
+			}
+		}
+		var d struct{ KT struct{ Record string } }
+		if json.Unmarshal(lines[i], &a) != nil || json.Unmarshal(lines[i+1], &d) != nil {
+			return 400, nil, `{"error":{"root_cause":[],"type":"x_content_parse_exception","reason":"[1:1] Unexpected character"},"status":400}`
+		}
+		if r.batches[a.Create.ID] {
+			return 400, nil, `{"error":{"root_cause":[],"type":"x_content_parse_exception","reason":"[1:2] Unexpected end-of-input"},"status":400}`
+		}
+		its = append(its, item{a.Create.ID, []byte(d.KT.Record)})
+	}
+	var out []string
+	for _, it := range its {
+		if r.items[it.id] {
+			out = append(out, `{"create":{"status":400,"error":{"type":"document_parsing_exception","reason":"[1:8] failed to parse field [user.id] of type [long]"}}}`)
+			continue
+		}
+		r.docs = append(r.docs, it.doc)
+		out = append(out, `{"create":{"status":201}}`)
+	}
+	return 200, nil, bulkReplyBody(out)
+}
+
+func (r *receiver) Spec(*testing.T) sinks.Spec {
+	c := NewDefaultConfig()
+	c.Delivery.Name = "siem"
+	c.Addresses = []string{r.srv.URL}
+	return sinks.SpecOf(c, c.Delivery, New)
+}
+
+func (r *receiver) Stored(*testing.T) [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.docs)
+}
+
+func (r *receiver) FailNext(n int) { r.mu.Lock(); r.fail = n; r.mu.Unlock() }
+
+func (r *receiver) RefuseItems(ids ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		r.items[id] = true
+	}
+}
+
+func (r *receiver) RefuseBatches(ids ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		r.batches[id] = true
+	}
+}
+
+func TestConformance(t *testing.T) {
+	sinktest.Run(t, func(t *testing.T) sinktest.Receiver { return newReceiver(t) })
+}
+
 func TestSend(t *testing.T) {
 	l := newTestLedger(t, 40, nil)
 	for _, gz := range []bool{true, false} {
 		t.Run(fmt.Sprintf("gzip=%v", gz), func(t *testing.T) {
 			srv := newFakeES(t)
 			tr := newTransport(t, srv.URL, func(c *Config) { c.Gzip = gz })
-			require.NoError(t, tr.Send(t.Context(), l.recs))
+			require.NoError(t, tr.Send(t.Context(), l.Recs))
 
 			reqs := srv.requests()
 			require.Len(t, reqs, 1, "no template request without install_template")
@@ -341,9 +338,9 @@ func TestSend(t *testing.T) {
 			}
 
 			acts, docs := splitBulk(t, req.Body)
-			require.Len(t, docs, len(l.recs))
+			require.Len(t, docs, len(l.Recs))
 			var lines [][]byte
-			for i, r := range l.recs {
+			for i, r := range l.Recs {
 				assert.Equal(t, fmt.Sprintf(`{"create":{"_id":%q}}`, r.ID), string(acts[i]))
 				var d doc
 				require.NoError(t, json.Unmarshal(docs[i], &d))
@@ -363,7 +360,7 @@ func TestSend(t *testing.T) {
 				}
 				lines = append(lines, []byte(d.KT.Record))
 			}
-			verifyLines(t, l.keys, lines)
+			verifyLines(t, l.Keys, lines)
 		})
 	}
 }
@@ -374,16 +371,16 @@ func TestWireBytes(t *testing.T) {
 	l := newTestLedger(t, 500, nil)
 	srv := newFakeES(t)
 	var line int
-	for _, r := range l.recs {
+	for _, r := range l.Recs {
 		line += len(r.Line)
 	}
 	for _, gz := range []bool{false, true} {
 		tr := newTransport(t, srv.URL, func(c *Config) { c.Gzip = gz })
-		require.NoError(t, tr.Send(t.Context(), l.recs))
+		require.NoError(t, tr.Send(t.Context(), l.Recs))
 	}
 	reqs := srv.requests()
 	require.Len(t, reqs, 2)
-	n := len(l.recs)
+	n := len(l.Recs)
 	t.Logf("%d records: line %d B/record; bulk body %d B/record plain, %d B/record gzipped",
 		n, line/n, reqs[0].WireBytes/n, reqs[1].WireBytes/n)
 	assert.Less(t, reqs[0].WireBytes/n, 2*line/n+700, "the document is the line plus the ECS fields")
@@ -391,66 +388,18 @@ func TestWireBytes(t *testing.T) {
 }
 
 func TestWorkedExample(t *testing.T) {
-	var ex struct {
-		VerifierKey string `json:"verifier_key"`
-		Line        string `json:"line"`
-	}
-	raw, err := os.ReadFile("../../ledger/testdata/worked_example.json")
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(raw, &ex))
-	rec := sinks.Record{Kind: sinks.KindEntry, Seq: 1, ID: "ev-1",
-		Time: time.Date(2025, 3, 1, 12, 0, 1, 0, time.UTC), Line: []byte(ex.Line)}
+	rec, key := sinktest.WorkedExample(t)
 	got, err := appendAction(nil, rec)
 	require.NoError(t, err)
 	got, err = appendDoc(got, rec, time.Now())
 	require.NoError(t, err)
-
-	// The two lines of the package doc, unwrapped.
-	src, err := os.ReadFile("elasticsearch.go")
-	require.NoError(t, err)
-	var doc bytes.Buffer
-	in := false
-	sc := bufio.NewScanner(bytes.NewReader(src))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "// Worked example"):
-			in = true
-		case in && strings.HasPrefix(line, "//\t"):
-			doc.WriteString(strings.TrimPrefix(line, "//\t"))
-		case in && line == "//":
-			if doc.Len() > 0 {
-				doc.WriteString("\n")
-			}
-		case in && doc.Len() > 0:
-			in = false
-		}
-	}
-	var want bytes.Buffer
-	dec := json.NewDecoder(&doc)
-	for {
-		var v json.RawMessage
-		if err := dec.Decode(&v); err == io.EOF {
-			break
-		} else {
-			require.NoError(t, err)
-		}
-		require.NoError(t, json.Compact(&want, v))
-		want.WriteString("\n")
-	}
-	assert.Equal(t, want.String(), string(got))
+	assert.Equal(t, sinktest.DocExample(t, "elasticsearch.go"), string(got), "the two lines of the package doc")
 
 	// kt.record is the entry verbatim, still signed by the example key.
 	_, docs := splitBulk(t, got)
 	var d struct{ KT struct{ Record string } }
 	require.NoError(t, json.Unmarshal(docs[0], &d))
-	e, err := ledger.ParseLine([]byte(d.KT.Record))
-	require.NoError(t, err)
-	v, err := ledger.NewVerifier(ex.VerifierKey)
-	require.NoError(t, err)
-	assert.Equal(t, e.Hash, e.ComputeHash())
-	assert.True(t, v.VerifyHash(e.Hash, e.Sig))
+	sinktest.CheckSigned(t, []byte(d.KT.Record), key)
 }
 
 // TestGolden checks the bulk body of real kt lines: the pipeline's
@@ -458,13 +407,13 @@ func TestWorkedExample(t *testing.T) {
 // heartbeat. go test -run TestGolden -update rewrites the golden file.
 func TestGolden(t *testing.T) {
 	l := goldenLedger(t)
-	cpLine := l.recs[len(l.recs)-1].Line
+	cpLine := l.Recs[len(l.Recs)-1].Line
 	var cp struct{ Checkpoint string }
 	require.NoError(t, json.Unmarshal(cpLine, &cp))
-	c, err := ledger.OpenCheckpoint([]byte(cp.Checkpoint), l.keys)
+	c, err := ledger.OpenCheckpoint([]byte(cp.Checkpoint), l.Keys)
 	require.NoError(t, err)
 	hbAt := time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC)
-	recs := append(l.recs, sinks.Record{Kind: sinks.KindHeartbeat, Seq: uint64(c.Size),
+	recs := append(l.Recs, sinks.Record{Kind: sinks.KindHeartbeat, Seq: uint64(c.Size),
 		ID: fmt.Sprintf("kt-heartbeat-L1-%d", hbAt.UnixNano()), Time: hbAt, Line: sinks.HeartbeatRecord(hbAt, c)})
 
 	srv := newFakeES(t)
@@ -495,7 +444,7 @@ func TestGolden(t *testing.T) {
 		}
 		lines = append(lines, []byte(d.KT.Record))
 	}
-	verifyLines(t, l.keys, lines)
+	verifyLines(t, l.Keys, lines)
 }
 
 func TestDocumentFields(t *testing.T) {
@@ -531,7 +480,7 @@ func TestDocumentFields(t *testing.T) {
 
 func TestLongID(t *testing.T) {
 	l := newTestLedger(t, 2, nil)
-	r := l.recs[1]
+	r := l.Recs[1]
 	r.ID = strings.Repeat("x", 513)
 	got, err := appendAction(nil, r)
 	require.NoError(t, err)
@@ -545,7 +494,7 @@ func TestLongID(t *testing.T) {
 
 func TestUnsendableLine(t *testing.T) {
 	l := newTestLedger(t, 8, nil)
-	recs := append([]sinks.Record(nil), l.recs[:8]...)
+	recs := append([]sinks.Record(nil), l.Recs[:8]...)
 	recs[2].Line = []byte(`{"seq":2,"truncated`)
 	recs[4].Line = []byte(`{"a":1}{"event":"injected"}`)
 	recs[5].Line = []byte("{\"a\":\"\xff\"}")
@@ -576,7 +525,7 @@ func TestUnsendableLine(t *testing.T) {
 
 func TestBulkItems(t *testing.T) {
 	l := newTestLedger(t, 12, nil)
-	recs := l.recs[:12]
+	recs := l.Recs[:12]
 	srv := newFakeES(t)
 	items := []string{
 		`{"create":{"status":201}}`,
@@ -679,7 +628,7 @@ func TestStatusClasses(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
 			srv.setReply(func(request) (int, http.Header, string) { return tc.status, tc.hdr, tc.body })
-			err := tr.Send(t.Context(), l.recs)
+			err := tr.Send(t.Context(), l.Recs)
 			require.Error(t, err)
 			var items sinks.ItemErrors
 			assert.False(t, errors.As(err, &items), "a whole-request error")
@@ -695,7 +644,7 @@ func TestNotElasticsearch(t *testing.T) {
 	srv := newFakeES(t)
 	srv.product = "" // OpenSearch, or a proxy that strips the header
 	tr := newTransport(t, srv.URL, nil)
-	err := tr.Send(t.Context(), l.recs)
+	err := tr.Send(t.Context(), l.Recs)
 	require.Error(t, err)
 	assert.False(t, sinks.IsPermanent(err))
 	assert.Contains(t, err.Error(), "the server is not Elasticsearch")
@@ -717,7 +666,7 @@ func TestAuth(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := newTransport(t, srv.URL, tc.mod)
-			require.NoError(t, tr.Send(t.Context(), l.recs))
+			require.NoError(t, tr.Send(t.Context(), l.Recs))
 			reqs := srv.requests()
 			assert.Equal(t, tc.want, reqs[len(reqs)-1].Header.Get("Authorization"))
 		})
@@ -742,7 +691,7 @@ func TestTemplate(t *testing.T) {
 			})
 			tr := newTransport(t, srv.URL, func(c *Config) { c.InstallTemplate, c.Mode, c.Index = true, mode, "kt-audit" })
 
-			err := tr.Send(t.Context(), l.recs)
+			err := tr.Send(t.Context(), l.Recs)
 			require.Error(t, err, "the template comes before the first bulk")
 			assert.False(t, sinks.IsPermanent(err))
 			assert.Contains(t, err.Error(), "manage_index_templates")
@@ -750,7 +699,7 @@ func TestTemplate(t *testing.T) {
 
 			var wg sync.WaitGroup
 			for range 4 {
-				wg.Go(func() { assert.NoError(t, tr.Send(t.Context(), l.recs)) })
+				wg.Go(func() { assert.NoError(t, tr.Send(t.Context(), l.Recs)) })
 			}
 			wg.Wait()
 			reqs := srv.requests()
@@ -794,8 +743,8 @@ func TestTemplate(t *testing.T) {
 			return 200, nil, bulkReplyBody(bulkStatuses(r.Body, 201))
 		})
 		tr := newTransport(t, srv.URL, func(c *Config) { c.InstallTemplate = true })
-		require.NoError(t, tr.Send(t.Context(), l.recs))
-		require.NoError(t, tr.Send(t.Context(), l.recs))
+		require.NoError(t, tr.Send(t.Context(), l.Recs))
+		require.NoError(t, tr.Send(t.Context(), l.Recs))
 		assert.Len(t, srv.requests(), 3)
 	})
 
@@ -805,7 +754,7 @@ func TestTemplate(t *testing.T) {
 			return 400, nil, `{"error":{"type":"illegal_argument_exception","reason":"index template [kt-x] has index patterns [x] matching patterns from existing templates [y] with patterns (y => [x]) that have the same priority [200]"},"status":400}`
 		})
 		tr := newTransport(t, srv.URL, func(c *Config) { c.InstallTemplate = true })
-		err := tr.Send(t.Context(), l.recs)
+		err := tr.Send(t.Context(), l.Recs)
 		require.Error(t, err)
 		assert.False(t, sinks.IsPermanent(err), "the records are not at fault")
 		assert.Contains(t, err.Error(), "same priority")
@@ -818,7 +767,7 @@ func TestNetworkDown(t *testing.T) {
 	addr := srv.URL
 	srv.Close()
 	tr := newTransport(t, addr, nil)
-	err := tr.Send(t.Context(), l.recs)
+	err := tr.Send(t.Context(), l.Recs)
 	require.Error(t, err)
 	assert.False(t, sinks.IsPermanent(err))
 	assert.Contains(t, err.Error(), "connection refused")
@@ -834,7 +783,7 @@ func TestTimeout(t *testing.T) {
 	defer close(release)
 	tr := newTransport(t, srv.URL, func(c *Config) { c.Delivery.Timeout = 100 * time.Millisecond })
 	start := time.Now()
-	err := tr.Send(t.Context(), l.recs)
+	err := tr.Send(t.Context(), l.Recs)
 	require.Error(t, err)
 	assert.False(t, sinks.IsPermanent(err))
 	assert.ErrorContains(t, err, "deadline exceeded")
@@ -846,7 +795,7 @@ func TestMultipleAddresses(t *testing.T) {
 	a, b := newFakeES(t), newFakeES(t)
 	tr := newTransport(t, a.URL, func(c *Config) { c.Addresses = []string{a.URL, b.URL + "/"} })
 	for range 4 {
-		require.NoError(t, tr.Send(t.Context(), l.recs))
+		require.NoError(t, tr.Send(t.Context(), l.Recs))
 	}
 	assert.Len(t, a.requests(), 2, "round robin")
 	assert.Len(t, b.requests(), 2)
@@ -861,7 +810,7 @@ func TestTLS(t *testing.T) {
 	t.Cleanup(f.Close)
 
 	tr := newTransport(t, f.URL, nil)
-	err := tr.Send(t.Context(), l.recs)
+	err := tr.Send(t.Context(), l.Recs)
 	require.Error(t, err, "an unknown CA is refused")
 	assert.False(t, sinks.IsPermanent(err))
 	assert.Contains(t, err.Error(), "certificate")
@@ -877,7 +826,7 @@ func TestTLS(t *testing.T) {
 	defer tr.Close()
 	assert.Contains(t, logs.String(), "level=WARN")
 	assert.Contains(t, logs.String(), "insecure_skip_verify")
-	require.NoError(t, tr.Send(t.Context(), l.recs))
+	require.NoError(t, tr.Send(t.Context(), l.Recs))
 }
 
 func TestNewDoesNoIO(t *testing.T) {
@@ -1012,7 +961,7 @@ func TestIntegrationElasticsearch(t *testing.T) {
 	t.Run("data stream", func(t *testing.T) {
 		index := name("audit")
 		l := newTestLedger(t, 1999, nil)
-		recs := l.recs // 1,999 entries and a checkpoint
+		recs := l.Recs // 1,999 entries and a checkpoint
 		require.Len(t, recs, 2000)
 		tr := newTransport(t, base, func(c *Config) { c.Index, c.InstallTemplate = index, true })
 		sendAll(t, tr, recs)
@@ -1031,7 +980,7 @@ func TestIntegrationElasticsearch(t *testing.T) {
 			require.Equal(t, string(r.Line), rec, "kt.record is the line, byte for byte")
 			lines = append(lines, []byte(rec))
 		}
-		verifyLines(t, l.keys, lines)
+		verifyLines(t, l.Keys, lines)
 
 		// The mapping is the template's: kt.record kept in _source only.
 		var mapping map[string]struct {
@@ -1075,7 +1024,7 @@ func TestIntegrationElasticsearch(t *testing.T) {
 			}
 			return strconv.Itoa(1000 + seq)
 		})
-		recs := l.recs[1:10] // entries 1-9; the genesis entry's actor is "kt"
+		recs := l.Recs[1:10] // entries 1-9; the genesis entry's actor is "kt"
 		tr := newTransport(t, base, func(c *Config) { c.Index = index })
 		err := tr.Send(t.Context(), recs)
 		var items sinks.ItemErrors
@@ -1094,14 +1043,14 @@ func TestIntegrationElasticsearch(t *testing.T) {
 		index := fmt.Sprintf("kt-audit-%d", run)
 		l := newTestLedger(t, 50, nil)
 		tr := newTransport(t, base, func(c *Config) { c.Index, c.Mode, c.InstallTemplate = index, ModeIndex, true })
-		require.NoError(t, tr.Send(t.Context(), l.recs))
-		require.NoError(t, tr.Send(t.Context(), l.recs[10:20]), "409s")
+		require.NoError(t, tr.Send(t.Context(), l.Recs))
+		require.NoError(t, tr.Send(t.Context(), l.Recs[10:20]), "409s")
 		var resolved struct {
 			Indices []struct{ Name string } `json:"indices"`
 		}
 		require.Equal(t, 200, esCall(t, base, "GET", "/_resolve/index/"+index, "", &resolved))
 		require.Len(t, resolved.Indices, 1, "a plain index")
-		assert.Len(t, esDocs(t, base, index), len(l.recs))
+		assert.Len(t, esDocs(t, base, index), len(l.Recs))
 	})
 
 	t.Run("no data stream template", func(t *testing.T) {
@@ -1111,10 +1060,10 @@ func TestIntegrationElasticsearch(t *testing.T) {
 		index := name("notemplate")
 		l := newTestLedger(t, 3, nil)
 		tr := newTransport(t, base, func(c *Config) { c.Index = index })
-		err := tr.Send(t.Context(), l.recs)
+		err := tr.Send(t.Context(), l.Recs)
 		var items sinks.ItemErrors
 		require.ErrorAs(t, err, &items)
-		require.Len(t, items, len(l.recs))
+		require.Len(t, items, len(l.Recs))
 		for _, it := range items {
 			assert.False(t, sinks.IsPermanent(it.Err))
 		}
@@ -1125,56 +1074,13 @@ func TestIntegrationElasticsearch(t *testing.T) {
 		index := name("pipeline")
 		l := newTestLedger(t, 3, nil)
 		tr := newTransport(t, base, func(c *Config) { c.Index, c.InstallTemplate, c.Pipeline = index, true, "kt-missing" })
-		err := tr.Send(t.Context(), l.recs)
+		err := tr.Send(t.Context(), l.Recs)
 		var items sinks.ItemErrors
 		require.ErrorAs(t, err, &items)
-		require.Len(t, items, len(l.recs))
+		require.Len(t, items, len(l.Recs))
 		for _, it := range items {
 			assert.False(t, sinks.IsPermanent(it.Err), "%v", it.Err)
 		}
 		assert.Contains(t, items[0].Err.Error(), `ingest pipeline "kt-missing" does not exist`)
 	})
-}
-
-// UnmarshalJSON is party's reference decoding, by encoding/json, which
-// partyOf must match.
-func (p *party) UnmarshalJSON(b []byte) error {
-	if len(b) == 0 || b[0] != '{' {
-		return nil
-	}
-	var v struct {
-		Type      text `json:"type"`
-		ID        text `json:"id"`
-		Name      text `json:"name"`
-		IP        text `json:"ip"`
-		UserAgent text `json:"user_agent"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	*p = party(v)
-	return nil
-}
-
-// TestReadEvent checks that readEvent gives what json.Unmarshal into event
-// gives, on the golden ledger and on hostile lines.
-func TestReadEvent(t *testing.T) {
-	lines := [][]byte{
-		[]byte(`{"action":"a\u00e9\"b","actor":{"id":123,"ip":"10.0.0.1","name":"x\\y","type":"user","user_agent":"UA"},"changes":{"time":"no","actor":{"id":"inner"}},"id":"e1","outcome":true,"seq":3,"target":"bare","time":"2026-01-01T00:00:00.000000000Z"}`),
-		[]byte(`{"actor":null,"category":["x"],"org_id":-1.5e3,"reason":"","target":{"id":{"n":1},"type":"team"}}`),
-		[]byte(`{"action":"first","action":"second"}`),
-		[]byte(`{}`),
-	}
-	for _, r := range goldenLedger(t).recs {
-		if r.Kind == sinks.KindEntry {
-			lines = append(lines, r.Line)
-		}
-	}
-	for _, l := range lines {
-		var want event
-		require.NoError(t, json.Unmarshal(l, &want), "%s", l)
-		got, err := readEvent(l)
-		require.NoError(t, err, "%s", l)
-		assert.Equal(t, want, got, "%s", l)
-	}
 }

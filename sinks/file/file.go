@@ -4,18 +4,21 @@
 // record with the signed checkpoint that covers it; an idle sink adds a
 // heartbeat record every heartbeat_interval. `kt verify FILE` checks it.
 //
-// Delivery is through a persisted cursor, moved only after the file is
-// fsync'd. The cursor keeps, with the seq of the next entry, the size of
-// the file after the batch before it (the aux value of queue.Cursor): the
-// end of what is known durable. On start the sink cuts the file back to
-// that size — what a crash can leave after it (a torn line, pages of zeros
+// The sink runs on sinks.Engine like every sink: its Transport appends a
+// batch's lines and fsyncs. It is a sinks.CursorState transport: the
+// cursor keeps, with the seq of the next entry, the size of the file after
+// the batch before it (the aux value of queue.Cursor): the end of what is
+// known durable. On start (Resume) the sink cuts the file back to that
+// size — what a crash can leave after it (a torn line, pages of zeros
 // before a complete line, a batch whose cursor move was lost) is written
 // again from the cursor — so it neither skips nor doubles an entry. The
 // bytes before it were fsync'd: damage there is no crash, and is reported
 // (an error at every start; kt verify names the lines), never cut.
 //
 // The output file and its directory are created durably (each new name
-// fsync'd in its parent) before anything is written into them.
+// fsync'd in its parent) before anything is written into them. A file
+// cannot refuse one record: a failed write (a full disk) is cut back and
+// the Engine writes the batch again after its backoff.
 package file
 
 import (
@@ -28,33 +31,34 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync/atomic"
-	"time"
 
 	"github.com/keeptrusts/kt/internal/atomicfile"
-	"github.com/keeptrusts/kt/ledger"
 	"github.com/keeptrusts/kt/queue"
 	"github.com/keeptrusts/kt/sinks"
 )
 
-var _ sinks.Sink = (*Sink)(nil)
+var _ sinks.CursorState = (*Transport)(nil)
 
-// Sink is a running file sink.
-type Sink struct {
-	cfg     Config
-	led     *queue.Ledger
-	cursors *queue.Cursors
-	log     *slog.Logger
-	f       *os.File
-	size    int64  // end of the file: what is written and fsync'd
-	next    uint64 // next seq to write
-	cpSize  int64  // size of the last checkpoint record written
-	latest  *ledger.Checkpoint
-	sent    atomic.Uint64
+// Transport appends batches to the output file. The Engine calls it one
+// batch at a time (it is a CursorState transport).
+type Transport struct {
+	cfg  Config
+	log  *slog.Logger
+	f    *os.File
+	size int64  // end of the file: what is written and fsync'd
+	buf  []byte // the lines of the batch being written
+
+	// writeAt is f.WriteAt; a test makes it fail as a full disk does.
+	writeAt func(f *os.File, b []byte, off int64) (int, error)
 }
 
-// New opens the output file and finds where delivery resumes.
-func New(cfg Config, led *queue.Ledger, cursors *queue.Cursors, log *slog.Logger) (*Sink, error) {
+// NewTransport validates cfg and opens (creates, durably) the output file
+// and its directory. Where delivery resumes is found by Resume, which the
+// Engine calls.
+func NewTransport(cfg Config, log *slog.Logger) (*Transport, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -65,38 +69,25 @@ func New(cfg Config, led *queue.Ledger, cursors *queue.Cursors, log *slog.Logger
 	if err != nil {
 		return nil, fmt.Errorf("file sink %s: %w", cfg.Name, err)
 	}
-	s := &Sink{cfg: cfg, led: led, cursors: cursors, log: log, f: f}
-	cur, ok, err := cursors.Get(s.key())
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("file sink %s: cursor: %w", cfg.Name, err)
-	}
-	if s.next, err = s.resume(cur, ok); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("file sink %s: %w", cfg.Name, err)
-	}
-	return s, nil
+	return &Transport{cfg: cfg, log: log, f: f, writeAt: (*os.File).WriteAt}, nil
 }
-
-func (s *Sink) key() string { return "file." + s.cfg.Name }
-
-// Name returns the sink's name.
-func (s *Sink) Name() string { return s.cfg.Name }
-
-// Next returns the next seq the sink will write (its cursor).
-func (s *Sink) Next() uint64 { return atomic.LoadUint64(&s.next) }
-
-// Sent returns how many entries this process wrote.
-func (s *Sink) Sent() uint64 { return s.sent.Load() }
 
 // tailWindow is how much of the file before its trusted end is checked at
 // start, and how far back a cursor without a size looks for the last
 // entry line.
 const tailWindow = 1 << 20
 
-// resume finds where delivery resumes and cuts the file to where it is
-// trusted.
-func (s *Sink) resume(cur queue.Cursor, ok bool) (uint64, error) {
+// Resume finds where delivery resumes and cuts the file to where it is
+// trusted (see the package doc).
+func (s *Transport) Resume(cur queue.Cursor, ok bool) (uint64, error) {
+	next, err := s.resume(cur, ok)
+	if err != nil {
+		return 0, fmt.Errorf("file sink %s: %w", s.cfg.Name, err)
+	}
+	return next, nil
+}
+
+func (s *Transport) resume(cur queue.Cursor, ok bool) (uint64, error) {
 	st, err := s.f.Stat()
 	if err != nil {
 		return 0, err
@@ -154,7 +145,7 @@ func (s *Sink) resume(cur queue.Cursor, ok bool) (uint64, error) {
 // checkSynced checks the last tailWindow bytes before s.size, which were
 // fsync'd: complete lines of JSON objects, no zeros. It returns what is
 // wrong, or "".
-func (s *Sink) checkSynced() string {
+func (s *Transport) checkSynced() string {
 	if s.size == 0 {
 		return ""
 	}
@@ -187,7 +178,7 @@ func (s *Sink) checkSynced() string {
 // repairTail cuts a torn last line of a file of size bytes and returns the
 // seq of the last entry line in the file, or -1. It is for files whose
 // cursor keeps no size.
-func (s *Sink) repairTail(size int64) (int64, error) {
+func (s *Transport) repairTail(size int64) (int64, error) {
 	start := max(size-tailWindow, 0)
 	buf := make([]byte, size-start)
 	if _, err := s.f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
@@ -221,123 +212,39 @@ func (s *Sink) repairTail(size int64) (int64, error) {
 	return -1, nil
 }
 
-// Run delivers until ctx is done.
-func (s *Sink) Run(ctx context.Context) error {
-	r, err := s.led.NewReader(s.next)
-	if err != nil {
+// Send appends the records' lines, in order, and fsyncs. It writes
+// nothing once ctx is done. A failed write is cut back (see write) and
+// returned as a retryable error.
+func (s *Transport) Send(ctx context.Context, recs []sinks.Record) error {
+	if s.f == nil {
+		return fmt.Errorf("file sink %s: send after Close", s.cfg.Name)
+	}
+	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("file sink %s: %w", s.cfg.Name, err)
 	}
-	defer r.Close()
-	hb := time.NewTimer(s.cfg.HeartbeatInterval)
-	defer hb.Stop()
-	var buf []byte
-	for {
-		changed := s.led.Changed()
-		n, err := s.batch(r, &buf)
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			hb.Reset(s.cfg.HeartbeatInterval)
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-		case <-hb.C:
-			if s.latest == nil {
-				s.latest = s.led.LatestCheckpoint()
-			}
-			if s.latest != nil {
-				if err := s.write(append(sinks.HeartbeatRecord(time.Now(), s.latest), '\n')); err != nil {
-					return err
-				}
-				if err := s.storeCursor(s.next); err != nil {
-					return err
-				}
-			}
-			hb.Reset(s.cfg.HeartbeatInterval)
-		}
-	}
-}
-
-// Drain delivers everything committed so far and returns; the agent calls it
-// at shutdown after the ledger's final checkpoint.
-func (s *Sink) Drain() error {
-	r, err := s.led.NewReader(s.next)
-	if err != nil {
-		return fmt.Errorf("file sink %s: %w", s.cfg.Name, err)
-	}
-	defer r.Close()
-	var buf []byte
-	for {
-		n, err := s.batch(r, &buf)
-		if err != nil || n == 0 {
-			return err
-		}
-	}
-}
-
-// batch writes up to BatchEvents entries and the newest checkpoint read,
-// fsyncs, moves the cursor, and returns how many entries it wrote.
-func (s *Sink) batch(r *queue.Reader, buf *[]byte) (int, error) {
-	b := (*buf)[:0]
 	n := 0
-	next := s.next
-	for n < s.cfg.BatchEvents {
-		rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return 0, fmt.Errorf("file sink %s: read ledger: %w", s.cfg.Name, err)
-		}
-		switch rec.Kind {
-		case queue.KindEntry:
-			if rec.Seq < next {
-				continue
-			}
-			b = append(append(b, rec.Line...), '\n')
-			next = rec.Seq + 1
-			n++
-		case queue.KindCheckpoint:
-			s.latest = rec.Checkpoint
-		}
+	for _, r := range recs {
+		n += len(r.Line) + 1
 	}
-	cpSize := s.cpSize
-	if s.latest != nil && s.latest.Size > cpSize && n > 0 {
-		b = append(append(b, sinks.CheckpointRecord(s.latest)...), '\n')
-		cpSize = s.latest.Size
+	if cap(s.buf) < n {
+		s.buf = make([]byte, 0, n)
 	}
-	*buf = b
-	if len(b) == 0 {
-		return 0, nil
+	b := s.buf[:0]
+	for _, r := range recs {
+		b = append(append(b, r.Line...), '\n')
 	}
-	if err := s.write(b); err != nil {
-		return 0, err
-	}
-	s.cpSize = cpSize
-	atomic.StoreUint64(&s.next, next)
-	s.sent.Add(uint64(n))
-	if err := s.storeCursor(next); err != nil {
-		return 0, err
-	}
-	return n, nil
+	s.buf = b
+	return s.write(b)
 }
 
-// storeCursor stores next with the size of the file, all of it fsync'd.
-func (s *Sink) storeCursor(next uint64) error {
-	if err := s.cursors.Put(s.key(), queue.Cursor{Next: next, Aux: uint64(s.size), HasAux: true}); err != nil {
-		return fmt.Errorf("file sink %s: cursor: %w", s.cfg.Name, err)
-	}
-	return nil
-}
+// CursorAux returns the size of the file, all of it fsync'd: the Engine
+// stores it with the cursor.
+func (s *Transport) CursorAux() uint64 { return uint64(s.size) }
 
 // write appends b and fsyncs. On failure (a full disk) it cuts the file
 // back to where it was, so a retry never leaves half a line behind.
-func (s *Sink) write(b []byte) error {
-	_, err := s.f.WriteAt(b, s.size)
+func (s *Transport) write(b []byte) error {
+	_, err := s.writeAt(s.f, b, s.size)
 	if err == nil {
 		err = s.f.Sync()
 	}
@@ -352,7 +259,7 @@ func (s *Sink) write(b []byte) error {
 }
 
 // Close closes the output file; it may be called twice.
-func (s *Sink) Close() error {
+func (s *Transport) Close() error {
 	if s.f == nil {
 		return nil
 	}

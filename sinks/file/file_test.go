@@ -9,16 +9,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/keeptrusts/kt/ledger"
 	"github.com/keeptrusts/kt/queue"
+	"github.com/keeptrusts/kt/sinks"
+	"github.com/keeptrusts/kt/sinks/sinktest"
 )
 
-func openLedger(t *testing.T) *queue.Ledger {
+func openLedger(t testing.TB) *queue.Ledger {
 	t.Helper()
 	skey, _, err := ledger.GenerateKey(rand.Reader, "test")
 	require.NoError(t, err)
@@ -42,6 +47,27 @@ func appendN(t *testing.T, l *queue.Ledger, from, n int) {
 	require.NoError(t, err)
 }
 
+// newEngine starts the sink of cfg as the agent does: its Spec, its
+// transport on an Engine.
+func newEngine(t testing.TB, cfg Config, l *queue.Ledger, cursors *queue.Cursors, log *slog.Logger) *sinks.Engine {
+	t.Helper()
+	sp := sinks.SpecOf(cfg, cfg.Delivery(), NewTransport)
+	sp.Delivery.SetDataDir(t.TempDir())
+	tr, err := sp.New(log)
+	require.NoError(t, err)
+	e, err := sinks.NewEngine(sp.Delivery, l, cursors, tr, log)
+	require.NoError(t, err)
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func drain(t *testing.T, e *sinks.Engine) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
+	defer cancel()
+	require.NoError(t, e.Drain(ctx))
+}
+
 // seqs returns the seq of every entry line of the output, in order.
 func seqs(t *testing.T, path string) []uint64 {
 	t.Helper()
@@ -59,6 +85,65 @@ func seqs(t *testing.T, path string) []uint64 {
 	return out
 }
 
+// receiver is the conformance suite's adapter: the output file. A write
+// it is told to fail gets half the batch onto the disk and then fails as
+// a full disk does; a file cannot refuse one record.
+type receiver struct {
+	path string
+	mu   sync.Mutex
+	fail int
+}
+
+func (r *receiver) Spec(t *testing.T) sinks.Spec {
+	c := NewDefaultConfig()
+	c.Name, c.Path = "out", r.path
+	sp := sinks.SpecOf(c, c.Delivery(), NewTransport)
+	sp.New = func(log *slog.Logger) (sinks.Transport, error) {
+		tr, err := NewTransport(c, log)
+		if err != nil {
+			return nil, err
+		}
+		tr.writeAt = r.writeAt
+		return tr, nil
+	}
+	return sp
+}
+
+func (r *receiver) writeAt(f *os.File, b []byte, off int64) (int, error) {
+	r.mu.Lock()
+	failing := r.fail > 0
+	if failing {
+		r.fail--
+	}
+	r.mu.Unlock()
+	if failing {
+		n, _ := f.WriteAt(b[:len(b)/2], off)
+		return n, fmt.Errorf("write %s: %w", f.Name(), syscall.ENOSPC)
+	}
+	return f.WriteAt(b, off)
+}
+
+func (r *receiver) FailNext(n int) { r.mu.Lock(); r.fail = n; r.mu.Unlock() }
+
+func (r *receiver) Stored(t *testing.T) [][]byte {
+	b, err := os.ReadFile(r.path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	require.NoError(t, err)
+	if len(b) == 0 {
+		return nil
+	}
+	require.True(t, bytes.HasSuffix(b, []byte("\n")), "the file ends with a complete line")
+	return bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n"))
+}
+
+func TestConformance(t *testing.T) {
+	sinktest.Run(t, func(t *testing.T) sinktest.Receiver {
+		return &receiver{path: filepath.Join(t.TempDir(), "out", "audit.ndjson")}
+	})
+}
+
 func TestResumeWithoutDoubles(t *testing.T) {
 	l := openLedger(t)
 	dir := t.TempDir()
@@ -68,10 +153,9 @@ func TestResumeWithoutDoubles(t *testing.T) {
 	cfg.Name, cfg.Path = "out", filepath.Join(dir, "out", "audit.ndjson")
 
 	appendN(t, l, 0, 5)
-	s, err := New(cfg, l, cursors, nil)
-	require.NoError(t, err)
-	require.NoError(t, s.Drain())
-	require.NoError(t, s.Close())
+	e := newEngine(t, cfg, l, cursors, nil)
+	drain(t, e)
+	require.NoError(t, e.Close())
 	assert.Equal(t, []uint64{0, 1, 2, 3, 4, 5}, seqs(t, cfg.Path))
 	out, _ := os.ReadFile(cfg.Path)
 	assert.Contains(t, string(out), `{"record":"checkpoint","size":6,`)
@@ -87,11 +171,10 @@ func TestResumeWithoutDoubles(t *testing.T) {
 	require.NoError(t, f.Close())
 
 	appendN(t, l, 5, 3)
-	s, err = New(cfg, l, cursors, nil)
-	require.NoError(t, err)
-	assert.Equal(t, uint64(6), s.Next())
-	require.NoError(t, s.Drain())
-	require.NoError(t, s.Close())
+	e = newEngine(t, cfg, l, cursors, nil)
+	assert.Equal(t, uint64(6), e.Next())
+	drain(t, e)
+	require.NoError(t, e.Close())
 	assert.Equal(t, []uint64{0, 1, 2, 3, 4, 5, 6, 7, 8}, seqs(t, cfg.Path))
 	next, ok, err := cursors.Load("file.out")
 	require.NoError(t, err)
@@ -106,19 +189,85 @@ func TestRunFollowsCommits(t *testing.T) {
 	require.NoError(t, err)
 	cfg := NewDefaultConfig()
 	cfg.Name, cfg.Path = "out", filepath.Join(dir, "audit.ndjson")
-	s, err := New(cfg, l, cursors, nil)
-	require.NoError(t, err)
-	defer s.Close()
+	e := newEngine(t, cfg, l, cursors, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- s.Run(ctx) }()
+	go func() { done <- e.Run(ctx) }()
 	for i := 0; i < 10; i++ {
 		appendN(t, l, i*10, 10)
 	}
-	require.Eventually(t, func() bool { return s.Next() == l.Size() }, 10e9, 10e6)
+	require.Eventually(t, func() bool { return e.Next() == l.Size() }, 10e9, 10e6)
 	cancel()
 	require.NoError(t, <-done)
 	assert.Len(t, seqs(t, cfg.Path), 101)
+}
+
+// TestBatchEvents: batch_events bounds a batch, and each batch ends with
+// the checkpoint record that covers it, as `kt verify` reads the file.
+func TestBatchEvents(t *testing.T) {
+	l := openLedger(t)
+	dir := t.TempDir()
+	cursors, err := queue.OpenCursors(filepath.Join(dir, "cursors"))
+	require.NoError(t, err)
+	cfg := NewDefaultConfig()
+	cfg.Name, cfg.Path, cfg.BatchEvents = "out", filepath.Join(dir, "audit.ndjson"), 10
+	for i := range 5 {
+		appendN(t, l, i*10, 10)
+	}
+	e := newEngine(t, cfg, l, cursors, nil)
+	drain(t, e)
+	b, err := os.ReadFile(cfg.Path)
+	require.NoError(t, err)
+	run := 0
+	var cps []string
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if strings.HasPrefix(line, `{"record":"checkpoint"`) {
+			cps = append(cps, line)
+			run = 0
+			continue
+		}
+		run++
+		assert.LessOrEqual(t, run, 10, "at most batch_events entries between two checkpoint records")
+	}
+	assert.Zero(t, run, "the file ends with a checkpoint record")
+	assert.Contains(t, cps[len(cps)-1], `"size":51,`)
+}
+
+// TestHeartbeatKeptAcrossRestart: a heartbeat record moves no entry
+// cursor, but the file's size is stored with the cursor after it, so a
+// restart does not take it for the torn end of a batch.
+func TestHeartbeatKeptAcrossRestart(t *testing.T) {
+	l := openLedger(t)
+	dir := t.TempDir()
+	cursors, err := queue.OpenCursors(filepath.Join(dir, "cursors"))
+	require.NoError(t, err)
+	cfg := NewDefaultConfig()
+	cfg.Name, cfg.Path, cfg.HeartbeatInterval = "out", filepath.Join(dir, "audit.ndjson"), 20*time.Millisecond
+	appendN(t, l, 0, 3)
+	e := newEngine(t, cfg, l, cursors, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.Run(ctx) }()
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(cfg.Path)
+		return strings.Count(string(b), `{"record":"heartbeat"`) >= 2
+	}, 10*time.Second, 5*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	require.NoError(t, e.Close())
+	b, err := os.ReadFile(cfg.Path)
+	require.NoError(t, err)
+	cur, ok, err := cursors.Get("file.out")
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, uint64(len(b)), cur.Aux, "the cursor keeps the size after the last heartbeat")
+
+	var logs bytes.Buffer
+	newEngine(t, cfg, l, cursors, slog.New(slog.NewTextHandler(&logs, nil)))
+	after, err := os.ReadFile(cfg.Path)
+	require.NoError(t, err)
+	assert.Equal(t, string(b), string(after), "nothing is cut at the restart")
+	assert.NotContains(t, logs.String(), "cutting")
 }
 
 // crashAfterBatch delivers the ledger's entries from a sink that stores
@@ -134,9 +283,8 @@ func crashAfterBatch(t *testing.T, mangle func(b []byte, synced int)) (cfg Confi
 	cfg = NewDefaultConfig()
 	cfg.Name, cfg.Path = "out", filepath.Join(dir, "out", "audit.ndjson")
 	appendN(t, l, 0, 40)
-	s, err := New(cfg, l, cursors, nil)
-	require.NoError(t, err)
-	require.NoError(t, s.Drain())
+	e := newEngine(t, cfg, l, cursors, nil)
+	drain(t, e)
 	cur, ok, err := cursors.Get("file.out")
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -147,8 +295,8 @@ func crashAfterBatch(t *testing.T, mangle func(b []byte, synced int)) (cfg Confi
 	for i := range 30 { // a batch of several pages
 		appendN(t, l, 100+i*10, 10)
 	}
-	require.NoError(t, s.Drain())
-	require.NoError(t, s.Close())
+	drain(t, e)
+	require.NoError(t, e.Close())
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "cursors", "file.out.cursor"), saved, 0o600))
 	b, err := os.ReadFile(cfg.Path)
 	require.NoError(t, err)
@@ -174,10 +322,9 @@ func TestCrashTailRewritten(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg, l, cursors, logs := crashAfterBatch(t, mangle)
-			s, err := New(cfg, l, cursors, slog.New(slog.NewTextHandler(logs, nil)))
-			require.NoError(t, err)
-			require.NoError(t, s.Drain())
-			require.NoError(t, s.Close())
+			e := newEngine(t, cfg, l, cursors, slog.New(slog.NewTextHandler(logs, nil)))
+			drain(t, e)
+			require.NoError(t, e.Close())
 			out, err := os.ReadFile(cfg.Path)
 			require.NoError(t, err)
 			assert.NotContains(t, string(out), "\x00")
@@ -195,9 +342,8 @@ func TestCrashTailRewritten(t *testing.T) {
 // fsync'd are no crash: the start reports them, and cuts nothing.
 func TestSyncedDamageReported(t *testing.T) {
 	cfg, l, cursors, logs := crashAfterBatch(t, func(b []byte, synced int) { clear(b[synced-300 : synced-200]) })
-	s, err := New(cfg, l, cursors, slog.New(slog.NewTextHandler(logs, nil)))
-	require.NoError(t, err)
-	require.NoError(t, s.Close())
+	e := newEngine(t, cfg, l, cursors, slog.New(slog.NewTextHandler(logs, nil)))
+	require.NoError(t, e.Close())
 	assert.Contains(t, logs.String(), "level=ERROR")
 	assert.Contains(t, logs.String(), "zero bytes at offset")
 }
@@ -207,10 +353,9 @@ func TestSyncedDamageReported(t *testing.T) {
 func TestNewFileGoesOnFromCursor(t *testing.T) {
 	cfg, l, cursors, logs := crashAfterBatch(t, func([]byte, int) {})
 	require.NoError(t, os.Rename(cfg.Path, cfg.Path+".1"))
-	s, err := New(cfg, l, cursors, slog.New(slog.NewTextHandler(logs, nil)))
-	require.NoError(t, err)
-	assert.Equal(t, uint64(41), s.Next())
-	require.NoError(t, s.Close())
+	e := newEngine(t, cfg, l, cursors, slog.New(slog.NewTextHandler(logs, nil)))
+	assert.Equal(t, uint64(41), e.Next())
+	require.NoError(t, e.Close())
 	assert.Contains(t, logs.String(), "the output file is new")
 
 	b, err := os.ReadFile(cfg.Path + ".1")
@@ -218,8 +363,14 @@ func TestNewFileGoesOnFromCursor(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg.Path, b[:1000], 0o640))
 	require.NoError(t, cursors.Put("file.out", queue.Cursor{Next: 41, Aux: 1 << 20, HasAux: true}))
 	logs.Reset()
-	s, err = New(cfg, l, cursors, slog.New(slog.NewTextHandler(logs, nil)))
-	require.NoError(t, err)
-	require.NoError(t, s.Close())
+	e = newEngine(t, cfg, l, cursors, slog.New(slog.NewTextHandler(logs, nil)))
+	require.NoError(t, e.Close())
 	assert.Contains(t, logs.String(), "shorter than what was written and fsync'd")
+}
+
+func TestNewTransportValidates(t *testing.T) {
+	_, err := NewTransport(Config{Name: "out"}, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "file out: path: path must name the output file.")
+	assert.Contains(t, err.Error(), "batch_events")
 }

@@ -175,15 +175,15 @@ func Decode(name string, body hcl.Body, ctx *hcl.EvalContext) (Config, hcl.Diagn
 		// the values decoded around it would only add noise.
 		return c, diags
 	}
-	for _, p := range c.problems() {
-		if p.Attr == "ack_timeout" {
-			if hclconf.IsAbsent(h.AckTimeout) {
-				p.Attr = "timeout"
-			}
+	ps := c.problems()
+	for i := range ps {
+		// An ack_timeout left at its default is checked against timeout:
+		// the mistake is there.
+		if ps[i].Attr == "ack_timeout" && hclconf.IsAbsent(h.AckTimeout) {
+			ps[i].Attr = "timeout"
 		}
-		diags = diags.Extend(hclconf.Error(rng(p.Attr), p.Summary, p.Detail))
 	}
-	return c, diags
+	return c, diags.Extend(ps.Diagnostics(rng))
 }
 
 // Validate checks c as Decode does, for a Config built in code. New calls

@@ -7,37 +7,14 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/gohcl"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/keeptrusts/kt/internal/hclconf"
 	"github.com/keeptrusts/kt/sinks"
+	"github.com/keeptrusts/kt/sinks/sinktest"
 )
 
-// decode parses src, a file with one sink block, the way the agent does,
-// and decodes the block.
-func decode(t *testing.T, src string) (Config, hcl.Diagnostics) {
-	t.Helper()
-	f, diags := hclsyntax.ParseConfig([]byte(src), "t.hcl", hcl.InitialPos)
-	require.False(t, diags.HasErrors(), "%v", diags)
-	var root struct {
-		Sinks []struct {
-			Type string   `hcl:"type,label"`
-			Name string   `hcl:"name,label"`
-			Body hcl.Body `hcl:",remain"`
-		} `hcl:"sink,block"`
-	}
-	diags = gohcl.DecodeBody(f.Body, nil, &root)
-	require.False(t, diags.HasErrors(), "%v", diags)
-	require.Len(t, root.Sinks, 1)
-	return Decode(root.Sinks[0].Name, root.Sinks[0].Body, hclconf.EvalContext(t.TempDir()))
-}
-
-func block(attrs ...string) string {
-	return "sink \"splunk_hec\" \"soc\" {\n  " + strings.Join(attrs, "\n  ") + "\n}\n"
-}
+func block(attrs ...string) string { return sinktest.Block(Type, "soc", attrs...) }
 
 const (
 	endpointAttr = `endpoint = "https://splunk.example:8088"`
@@ -45,7 +22,7 @@ const (
 )
 
 func TestDecodeDefaults(t *testing.T) {
-	c, diags := decode(t, block(endpointAttr, tokenAttr))
+	c, diags := sinktest.Decode(t, Decode, block(endpointAttr, tokenAttr))
 	require.Empty(t, diags)
 	host, _ := os.Hostname()
 	want := NewDefaultConfig()
@@ -70,7 +47,7 @@ func TestDecodeDefaults(t *testing.T) {
 
 func TestDecodeEverything(t *testing.T) {
 	t.Setenv("KT_TEST_HEC_TOKEN", "tok-from-env")
-	c, diags := decode(t, block(
+	c, diags := sinktest.Decode(t, Decode, block(
 		`endpoint = "https://splunk.example:8088/hec/"`,
 		`token = env("KT_TEST_HEC_TOKEN")`,
 		`index = "audit"`,
@@ -105,23 +82,17 @@ func TestDecodeEverything(t *testing.T) {
 }
 
 func TestDecodeAckTimeout(t *testing.T) {
-	c, diags := decode(t, block(endpointAttr, tokenAttr, `ack = true`))
+	c, diags := sinktest.Decode(t, Decode, block(endpointAttr, tokenAttr, `ack = true`))
 	require.Empty(t, diags)
 	assert.Equal(t, 3*time.Minute+30*time.Second, c.Delivery.Timeout)
 
-	c, diags = decode(t, block(endpointAttr, tokenAttr, `ack = true`, `ack_timeout = "20s"`, `timeout = "45s"`))
+	c, diags = sinktest.Decode(t, Decode, block(endpointAttr, tokenAttr, `ack = true`, `ack_timeout = "20s"`, `timeout = "45s"`))
 	require.Empty(t, diags)
 	assert.Equal(t, 45*time.Second, c.Delivery.Timeout, "an explicit timeout is kept")
 }
 
 func TestDecodeMistakes(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		attrs   []string
-		summary string
-		at      string // the attribute the diagnostic points at; "" = the block
-		detail  string // part of the detail
-	}{
+	sinktest.CheckMistakes(t, block, Decode, []sinktest.Mistake{
 		{"no endpoint", []string{tokenAttr}, "Missing required argument", "", "endpoint"},
 		{"no token", []string{endpointAttr}, "Missing required argument", "", "token"},
 		{"empty token", []string{endpointAttr, `token = ""`}, "Empty token", "token", "unset variable"},
@@ -150,66 +121,25 @@ func TestDecodeMistakes(t *testing.T) {
 		{"gzip type", []string{endpointAttr, tokenAttr, `gzip = "yes please"`}, "Unsuitable value type", "gzip", "bool"},
 		{"unknown attribute", []string{endpointAttr, tokenAttr, `tokn = "x"`}, "Unsupported argument", "tokn", ""},
 		{"delivery", []string{endpointAttr, tokenAttr, `in_flight = 0`}, "Invalid in_flight", "", "at least 1"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			src := block(tc.attrs...)
-			_, diags := decode(t, src)
-			require.True(t, diags.HasErrors(), "no error for %s", src)
-			var d *hcl.Diagnostic
-			for _, x := range diags {
-				if x.Severity == hcl.DiagError && x.Summary == tc.summary {
-					d = x
-					break
-				}
-			}
-			require.NotNil(t, d, "no %q diagnostic in %v", tc.summary, diags)
-			assert.Contains(t, d.Detail, tc.detail)
-			require.NotNil(t, d.Subject)
-			assert.Equal(t, "t.hcl", d.Subject.Filename)
-			line, col := attrPos(src, tc.at)
-			if tc.at == "" {
-				assert.Equal(t, line, d.Subject.Start.Line, "%s: points at the block", d.Subject)
-			} else {
-				assert.Equal(t, line, d.Subject.Start.Line, "%s: points at %s", d.Subject, tc.at)
-				if tc.summary != "Unsupported argument" && tc.summary != "Unsuitable value type" { // hcl's own ranges
-					assert.Equal(t, col, d.Subject.Start.Column, "%s: points at the value of %s", d.Subject, tc.at)
-				}
-			}
-		})
-	}
-}
-
-// attrPos returns the 1-based line and column of the value of attr in src,
-// or the block's line when attr is "".
-func attrPos(src, attr string) (line, col int) {
-	if attr == "" {
-		return 1, 0
-	}
-	for i, l := range strings.Split(src, "\n") {
-		name, value, ok := strings.Cut(l, "=")
-		if ok && strings.TrimSpace(name) == attr {
-			return i + 1, len(name) + 1 + len(value) - len(strings.TrimLeft(value, " ")) + 1
-		}
-	}
-	panic("no attribute " + attr)
+	})
 }
 
 func TestDecodeWarnings(t *testing.T) {
 	src := block(endpointAttr, tokenAttr, `ack_timeout = "1m"`, `channel = "0b7c4a52-3f7e-4d8e-bb1a-6a8a1e3c9f21"`)
-	_, diags := decode(t, src)
+	_, diags := sinktest.Decode(t, Decode, src)
 	require.False(t, diags.HasErrors(), "%v", diags)
 	require.Len(t, diags, 2)
 	for _, d := range diags {
 		assert.Equal(t, hcl.DiagWarning, d.Severity)
 		assert.Contains(t, d.Detail, "ack = true")
-		line, col := attrPos(src, strings.TrimPrefix(d.Summary, "Unused "))
+		line, col := sinktest.AttrPos(src, strings.TrimPrefix(d.Summary, "Unused "))
 		assert.Equal(t, line, d.Subject.Start.Line)
 		assert.Equal(t, col, d.Subject.Start.Column)
 	}
 }
 
 func TestDecodeHTTP(t *testing.T) {
-	c, diags := decode(t, block(`endpoint = "http://127.0.0.1:8088"`, tokenAttr))
+	c, diags := sinktest.Decode(t, Decode, block(`endpoint = "http://127.0.0.1:8088"`, tokenAttr))
 	require.Empty(t, diags, "http is allowed (with a warning at start)")
 	assert.Equal(t, "http://127.0.0.1:8088", c.Endpoint)
 }

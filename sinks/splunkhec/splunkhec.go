@@ -110,6 +110,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/keeptrusts/kt/internal/jsonenc"
 	"github.com/keeptrusts/kt/sinks"
 )
 
@@ -278,7 +279,7 @@ func appendMeta(dst []byte, cfg Config) []byte {
 		dst = append(dst, `,"`...)
 		dst = append(dst, m.k...)
 		dst = append(dst, `":`...)
-		dst = sinks.AppendJSONString(dst, m.v)
+		dst = jsonenc.AppendAnyString(dst, m.v)
 	}
 	return dst
 }
@@ -297,7 +298,7 @@ func appendEnvelope(dst, meta []byte, r sinks.Record, now time.Time) []byte {
 	dst = append(dst, `,"event":`...)
 	dst = append(dst, r.Line...)
 	dst = append(dst, `,"fields":{"kt_id":`...)
-	dst = sinks.AppendJSONString(dst, r.ID)
+	dst = jsonenc.AppendAnyString(dst, r.ID)
 	dst = append(dst, `,"kt_seq":"`...)
 	dst = strconv.AppendUint(dst, r.Seq, 10)
 	dst = append(dst, `","kt_record":"`...)
@@ -311,7 +312,7 @@ func isObject(line []byte) bool {
 	// sinks.Record.Line is one JSON object by contract (kt wrote it); this
 	// cheap framing check guards the batch against a broken contract
 	// without paying for a full JSON validation per record.
-	return sinks.OneObject(line)
+	return jsonenc.OneObject(line)
 }
 
 // reply is a HEC reply body.

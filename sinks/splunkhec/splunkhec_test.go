@@ -1,7 +1,6 @@
 package splunkhec
 
 import (
-	"bufio"
 	"bytes"
 	stdgzip "compress/gzip"
 	"context"
@@ -12,121 +11,73 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gowebpki/jcs"
 	"github.com/klauspost/compress/gzip"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/keeptrusts/kt/ledger"
 	"github.com/keeptrusts/kt/sinks"
+	"github.com/keeptrusts/kt/sinks/sinktest"
 	"github.com/keeptrusts/kt/sinks/splunkhec/hectest"
 )
 
-// testLedger is a small signed ledger and the records a sink gets from it.
-type testLedger struct {
-	recs []sinks.Record // genesis, entries, then a checkpoint record
-	keys ledger.Keyring
-}
-
-var actions = []struct{ action, category, targetType string }{
-	{"auth.login", "authentication", "session"},
-	{"member.invite", "user_management", "user"},
-	{"config.update", "configuration", "gateway_config"},
-	{"gateway.config_push", "gateway", "gateway"},
-	{"policy.update", "policy", "policy"},
-	{"secret.delete", "secret", "secret"},
-}
-
-// newTestLedger returns a ledger of n entries (the genesis entry included)
-// followed by the checkpoint record that covers them. Entries are about
-// 1.2 KB, like the control plane's audit events with their ledger fields.
-func newTestLedger(tb testing.TB, n int) testLedger {
-	tb.Helper()
-	skey, vkey, err := ledger.GenerateKey(nil, "kt-test")
-	require.NoError(tb, err)
-	s, err := ledger.NewSigner(skey)
-	require.NoError(tb, err)
-	v, err := ledger.NewVerifier(vkey)
-	require.NoError(tb, err)
-	keys := ledger.Keyring{}
-	keys.Add(v)
-
-	t0 := time.Date(2026, 3, 1, 10, 0, 0, 123456000, time.UTC)
-	var tree ledger.Tree
-	var prev ledger.Hash
-	var recs []sinks.Record
-	for seq := range n {
-		at := t0.Add(time.Duration(seq) * 1517 * time.Millisecond)
-		id := fmt.Sprintf("evt_01JNB%05dQ8ZK3M7V2T", seq)
-		var body []byte
-		if seq == 0 {
-			body, err = ledger.GenesisBody(id, at, ledger.Genesis{LedgerID: "L1", Origin: "kt.test/ledger",
-				VerifierKey: s.VerifierKey(), KeyID: s.KeyID(), Version: "v0.1.0"})
-			require.NoError(tb, err)
-		} else {
-			body = eventBody(tb, seq, id, at)
-		}
-		e := &ledger.Entry{Seq: uint64(seq), PrevHash: prev, Body: body}
-		e.Hash = e.ComputeHash()
-		e.Sig, e.KeyID = s.SignHash(e.Hash), s.KeyID()
-		tree.Append(e.Hash)
-		prev = e.Hash
-		recs = append(recs, sinks.Record{Kind: sinks.KindEntry, Seq: uint64(seq), ID: id, Time: at, Line: e.AppendLine(nil)})
-	}
-	root, err := tree.Root(int64(n))
-	require.NoError(tb, err)
-	cp, err := ledger.SignCheckpoint(s, "kt.test/ledger", int64(n), root)
-	require.NoError(tb, err)
-	at := t0.Add(time.Duration(n) * time.Second)
-	recs = append(recs, sinks.Record{Kind: sinks.KindCheckpoint, Seq: uint64(n),
-		ID: fmt.Sprintf("kt-checkpoint-L1-%d", n), Time: at, Line: sinks.CheckpointRecord(cp)})
-	return testLedger{recs: recs, keys: keys}
-}
-
-func eventBody(tb testing.TB, seq int, id string, at time.Time) []byte {
-	a := actions[seq%len(actions)]
-	ev := map[string]any{
-		"id": id, "time": at.Format(ledger.TimeFormat), "received_at": at.Add(42 * time.Millisecond).Format(ledger.TimeFormat),
-		"action": a.action, "category": a.category, "outcome": "success",
-		"actor": map[string]any{"type": "user", "id": fmt.Sprintf("usr_01H8A%03d", seq%17), "name": "alice.martin@acme.example",
-			"ip": fmt.Sprintf("203.0.113.%d", seq%250), "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15"},
-		"target":         map[string]any{"type": a.targetType, "id": fmt.Sprintf("%s_%04d", a.targetType, seq%97), "name": "eu-west-1 edge gateway"},
-		"org_id":         "org_acme",
-		"request_id":     fmt.Sprintf("req_%08x", seq*2654435761),
-		"correlation_id": fmt.Sprintf("cor_%08x", seq/4*40503),
-		"changes": map[string]any{
-			"before": map[string]any{"rate_limit": map[string]any{"requests_per_minute": 600 + seq%7, "burst": 50}, "regions": []any{"eu-west-1"}, "tls_min_version": "1.2"},
-			"after":  map[string]any{"rate_limit": map[string]any{"requests_per_minute": 900 + seq%7, "burst": 75}, "regions": []any{"eu-west-1", "eu-central-1"}, "tls_min_version": "1.3"},
-		},
-		"attributes": map[string]any{"console_version": "2026.02.3", "session_id": fmt.Sprintf("ses_%012x", seq*97), "mfa": true},
-		"source":     map[string]any{"name": "control_plane", "kind": "file", "file": "/var/log/keeptrusts/audit.log", "offset": seq * 1187},
-	}
-	raw, err := json.Marshal(ev)
-	require.NoError(tb, err)
-	body, err := jcs.Transform(raw)
-	require.NoError(tb, err)
-	return body
-}
+// newTestLedger returns the records of a ledger of n entries (the genesis
+// entry included) followed by the checkpoint record that covers them.
+// Entries are about 1.2 KB, like the control plane's audit events with
+// their ledger fields.
+func newTestLedger(tb testing.TB, n int) sinktest.Records { return sinktest.NewRecords(tb, n, nil) }
 
 // verifyEvents checks what HEC holds the way `kt verify` checks NDJSON
 // exported from a SIEM: no finding but warnings.
-func verifyEvents(t *testing.T, l testLedger, events []hectest.Event) {
+func verifyEvents(t *testing.T, l sinktest.Records, events []hectest.Event) {
 	t.Helper()
-	c := ledger.NewCheck(l.keys)
+	lines := make([][]byte, len(events))
 	for i, ev := range events {
-		c.Line(ev.Event, fmt.Sprintf("hec:%d", i))
+		lines[i] = ev.Event
 	}
-	findings, stats := c.Finish()
-	for _, f := range findings {
-		assert.True(t, f.Warning, "%s", f)
+	sinktest.Verify(t, l.Keys, lines)
+}
+
+// receiver is the conformance suite's adapter: a hectest server, failing
+// with 503 code 9 "Server is busy", refusing events by kt_id; with ack,
+// the token and the sink have indexer acknowledgement on.
+type receiver struct {
+	srv *hectest.Server
+	ack bool
+}
+
+func (r receiver) Spec(t *testing.T) sinks.Spec {
+	c := NewDefaultConfig()
+	c.Delivery.Name = "soc"
+	c.Endpoint, c.Token = r.srv.URL(), r.srv.Token
+	c.Ack, c.AckPollInterval, c.AckTimeout = r.ack, 5*time.Millisecond, 10*time.Second
+	return sinks.SpecOf(c, c.Delivery, New)
+}
+
+func (r receiver) Stored(*testing.T) [][]byte {
+	var lines [][]byte
+	for _, ev := range r.srv.Events() {
+		lines = append(lines, ev.Event)
 	}
-	assert.Positive(t, stats.Entries)
+	return lines
+}
+
+func (r receiver) FailNext(n int)              { r.srv.FailNext(n, hectest.ServerBusy) }
+func (r receiver) RefuseItems(ids ...string)   { r.srv.RefuseIDs(ids...) }
+func (r receiver) RefuseBatches(ids ...string) { r.srv.RefuseRequestsWith(ids...) }
+
+func TestConformance(t *testing.T) {
+	for _, ack := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ack=%v", ack), func(t *testing.T) {
+			sinktest.Run(t, func(t *testing.T) sinktest.Receiver {
+				return receiver{hectest.New(t, hectest.Options{Ack: ack}), ack}
+			})
+		})
+	}
 }
 
 func newTransport(t testing.TB, srv *hectest.Server, mod func(*Config)) *Transport {
@@ -139,10 +90,7 @@ func newTransport(t testing.TB, srv *hectest.Server, mod func(*Config)) *Transpo
 	if mod != nil {
 		mod(&c)
 	}
-	tr, err := New(c, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = tr.Close() })
-	return tr
+	return sinktest.NewTransport(t, New, c)
 }
 
 func epoch(t time.Time) string {
@@ -156,12 +104,12 @@ func TestSend(t *testing.T) {
 		t.Run(fmt.Sprintf("gzip=%v", gz), func(t *testing.T) {
 			srv := hectest.New(t, hectest.Options{})
 			tr := newTransport(t, srv, func(c *Config) { c.Gzip = gz })
-			require.NoError(t, tr.Send(t.Context(), l.recs))
+			require.NoError(t, tr.Send(t.Context(), l.Recs))
 
 			events := srv.Events()
-			require.Len(t, events, len(l.recs))
+			require.Len(t, events, len(l.Recs))
 			for i, ev := range events {
-				r := l.recs[i]
+				r := l.Recs[i]
 				assert.Equal(t, epoch(r.Time), ev.Time, "time: epoch seconds with milliseconds")
 				assert.Regexp(t, `^\d{10}\.\d{3}$`, ev.Time)
 				assert.Equal(t, "cp-1", ev.Host)
@@ -193,7 +141,7 @@ func TestSend(t *testing.T) {
 			}
 			// One envelope per line, no array, no commas between them.
 			lines := bytes.Split(bytes.TrimSuffix(req.Body, []byte("\n")), []byte("\n"))
-			require.Len(t, lines, len(l.recs))
+			require.Len(t, lines, len(l.Recs))
 			for _, line := range lines {
 				assert.True(t, json.Valid(line), "%s", line)
 			}
@@ -205,7 +153,7 @@ func TestSendMetadata(t *testing.T) {
 	l := newTestLedger(t, 3)
 	srv := hectest.New(t, hectest.Options{})
 	tr := newTransport(t, srv, func(c *Config) { c.Index, c.Source, c.Host, c.Sourcetype = "", "", "", "kt:x" })
-	recs := l.recs[:2]
+	recs := l.Recs[:2]
 	recs[1].Time = time.Time{} // unreadable time: now
 	before := time.Now()
 	require.NoError(t, tr.Send(t.Context(), recs))
@@ -227,50 +175,16 @@ func TestSendMetadata(t *testing.T) {
 }
 
 func TestWorkedExample(t *testing.T) {
-	var ex struct {
-		VerifierKey string `json:"verifier_key"`
-		Line        string `json:"line"`
-	}
-	raw, err := os.ReadFile("../../ledger/testdata/worked_example.json")
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(raw, &ex))
-	rec := sinks.Record{Kind: sinks.KindEntry, Seq: 1, ID: "ev-1",
-		Time: time.Date(2025, 3, 1, 12, 0, 1, 0, time.UTC), Line: []byte(ex.Line)}
-
+	rec, key := sinktest.WorkedExample(t)
 	c := NewDefaultConfig()
 	c.Host, c.Index = "cp-1", "audit"
 	got := appendEnvelope(nil, appendMeta(nil, c), rec, time.Now())
-
-	// The envelope of the package doc, unwrapped.
-	src, err := os.ReadFile("splunkhec.go")
-	require.NoError(t, err)
-	var doc bytes.Buffer
-	in := false
-	sc := bufio.NewScanner(bytes.NewReader(src))
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "// Worked example"):
-			in = true
-		case in && strings.HasPrefix(line, "//\t"):
-			doc.WriteString(strings.TrimPrefix(line, "//\t"))
-		case in && doc.Len() > 0:
-			in = false
-		}
-	}
-	var want bytes.Buffer
-	require.NoError(t, json.Compact(&want, doc.Bytes()), "%s", doc.Bytes())
-	assert.Equal(t, want.String()+"\n", string(got))
+	assert.Equal(t, sinktest.DocExample(t, "splunkhec.go"), string(got), "the envelope of the package doc")
 
 	// The event is the entry verbatim, still signed by the example key.
 	var env struct{ Event json.RawMessage }
 	require.NoError(t, json.Unmarshal(got, &env))
-	e, err := ledger.ParseLine(env.Event)
-	require.NoError(t, err)
-	v, err := ledger.NewVerifier(ex.VerifierKey)
-	require.NoError(t, err)
-	assert.Equal(t, e.Hash, e.ComputeHash())
-	assert.True(t, v.VerifyHash(e.Hash, e.Sig))
+	sinktest.CheckSigned(t, env.Event, key)
 }
 
 func TestAppendString(t *testing.T) {
@@ -285,7 +199,7 @@ func TestAppendString(t *testing.T) {
 
 func TestUnsendableLine(t *testing.T) {
 	l := newTestLedger(t, 8)
-	recs := append([]sinks.Record(nil), l.recs[:8]...)
+	recs := append([]sinks.Record(nil), l.Recs[:8]...)
 	recs[2].Line = []byte(`{"seq":2,"truncated`)
 	recs[4].Line = []byte(`{"a":1}{"event":"injected"}`)
 	srv := hectest.New(t, hectest.Options{})
@@ -323,9 +237,9 @@ func TestPartialRefusal(t *testing.T) {
 	for _, gz := range []bool{true, false} {
 		t.Run(fmt.Sprintf("gzip=%v", gz), func(t *testing.T) {
 			srv := hectest.New(t, hectest.Options{})
-			srv.RefuseIDs(l.recs[3].ID)
+			srv.RefuseIDs(l.Recs[3].ID)
 			tr := newTransport(t, srv, func(c *Config) { c.Gzip = gz })
-			err := tr.Send(t.Context(), l.recs[:8])
+			err := tr.Send(t.Context(), l.Recs[:8])
 			var items sinks.ItemErrors
 			require.ErrorAs(t, err, &items)
 			require.Len(t, items, 5)
@@ -355,67 +269,67 @@ func TestRetryAfter(t *testing.T) {
 		{hectest.Failure{Status: 429, Raw: "slow down", RetryAfter: "3"}, 3 * time.Second},
 	} {
 		srv.FailNext(1, f.fail)
-		err := tr.Send(t.Context(), l.recs)
+		err := tr.Send(t.Context(), l.Recs)
 		require.Error(t, err)
 		assert.False(t, sinks.IsPermanent(err))
 		assert.Equal(t, f.hint, sinks.RetryAfterHint(err))
 		assert.Contains(t, err.Error(), fmt.Sprintf("HTTP %d", f.fail.Status))
 	}
-	require.NoError(t, tr.Send(t.Context(), l.recs))
-	assert.Len(t, srv.Events(), len(l.recs))
+	require.NoError(t, tr.Send(t.Context(), l.Recs))
+	assert.Len(t, srv.Events(), len(l.Recs))
 }
 
 func TestAuthFailures(t *testing.T) {
 	l := newTestLedger(t, 2)
 	srv := hectest.New(t, hectest.Options{})
 	tr := newTransport(t, srv, func(c *Config) { c.Token = "wrong" })
-	err := tr.Send(t.Context(), l.recs)
+	err := tr.Send(t.Context(), l.Recs)
 	require.Error(t, err)
 	assert.False(t, sinks.IsPermanent(err), "never park on credentials")
 	assert.Contains(t, err.Error(), `HTTP 403: Splunk code 4 "Invalid token"`)
 
 	srv.DisableToken(true)
 	tr = newTransport(t, srv, nil)
-	err = tr.Send(t.Context(), l.recs)
+	err = tr.Send(t.Context(), l.Recs)
 	require.Error(t, err)
 	assert.False(t, sinks.IsPermanent(err))
 	assert.Contains(t, err.Error(), `HTTP 403: Splunk code 1 "Token disabled"`)
 
 	srv.DisableToken(false)
-	require.NoError(t, tr.Send(t.Context(), l.recs))
+	require.NoError(t, tr.Send(t.Context(), l.Recs))
 }
 
 func TestTooLarge(t *testing.T) {
 	l := newTestLedger(t, 20)
 	srv := hectest.New(t, hectest.Options{MaxContentLength: 4000})
 	tr := newTransport(t, srv, func(c *Config) { c.Gzip = false })
-	err := tr.Send(t.Context(), l.recs)
+	err := tr.Send(t.Context(), l.Recs)
 	require.Error(t, err)
 	assert.True(t, sinks.IsPermanent(err), "%v", err)
 	assert.Contains(t, err.Error(), "HTTP 413")
-	require.NoError(t, tr.Send(t.Context(), l.recs[1:3]), "a smaller batch goes through")
+	require.NoError(t, tr.Send(t.Context(), l.Recs[1:3]), "a smaller batch goes through")
 }
 
 func TestNetworkDown(t *testing.T) {
 	l := newTestLedger(t, 3)
 	srv := hectest.New(t, hectest.Options{})
 	tr := newTransport(t, srv, nil)
-	require.NoError(t, tr.Send(t.Context(), l.recs[:1]))
+	require.NoError(t, tr.Send(t.Context(), l.Recs[:1]))
 
 	srv.Down()
 	// The first Send may still find the kept-alive connection, and read
 	// EOF on it; either way it is retryable.
-	err := tr.Send(t.Context(), l.recs[1:])
+	err := tr.Send(t.Context(), l.Recs[1:])
 	require.Error(t, err)
 	assert.False(t, sinks.IsPermanent(err))
-	err = tr.Send(t.Context(), l.recs[1:])
+	err = tr.Send(t.Context(), l.Recs[1:])
 	require.Error(t, err)
 	assert.False(t, sinks.IsPermanent(err))
 	assert.Contains(t, err.Error(), "connection refused")
 
 	require.NoError(t, srv.Up())
-	require.NoError(t, tr.Send(t.Context(), l.recs[1:]))
-	assert.Len(t, srv.Events(), len(l.recs))
+	require.NoError(t, tr.Send(t.Context(), l.Recs[1:]))
+	assert.Len(t, srv.Events(), len(l.Recs))
 }
 
 func TestTimeout(t *testing.T) {
@@ -435,14 +349,14 @@ func TestTimeout(t *testing.T) {
 	tr, err := New(c, nil)
 	require.NoError(t, err)
 
-	err = tr.Send(t.Context(), l.recs) // no deadline: Delivery.Timeout applies
+	err = tr.Send(t.Context(), l.Recs) // no deadline: Delivery.Timeout applies
 	require.Error(t, err)
 	assert.False(t, sinks.IsPermanent(err))
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	err = tr.Send(ctx, l.recs)
+	err = tr.Send(ctx, l.Recs)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.False(t, sinks.IsPermanent(err))
 }
@@ -526,7 +440,7 @@ func TestStatusClasses(t *testing.T) {
 			require.NoError(t, err)
 			defer tr.Close()
 
-			err = tr.Send(t.Context(), newTestLedger(t, 4).recs[:4])
+			err = tr.Send(t.Context(), newTestLedger(t, 4).Recs[:4])
 			if tc.class == ok {
 				require.NoError(t, err)
 				return
@@ -560,10 +474,10 @@ func TestAck(t *testing.T) {
 	srv := hectest.New(t, hectest.Options{Ack: true})
 	srv.DelayAcks(80 * time.Millisecond)
 	tr := newTransport(t, srv, func(c *Config) { c.Ack = true })
-	require.NoError(t, tr.Send(t.Context(), l.recs))
-	require.NoError(t, tr.Send(t.Context(), l.recs[:2]))
+	require.NoError(t, tr.Send(t.Context(), l.Recs))
+	require.NoError(t, tr.Send(t.Context(), l.Recs[:2]))
 
-	assert.Len(t, srv.Events(), len(l.recs)+2)
+	assert.Len(t, srv.Events(), len(l.Recs)+2)
 	assert.Zero(t, srv.PendingAcks())
 	var events, polls int
 	for _, r := range srv.Requests() {
@@ -591,16 +505,16 @@ func TestAckTimeout(t *testing.T) {
 	srv := hectest.New(t, hectest.Options{Ack: true})
 	srv.DropAcks(1)
 	tr := newTransport(t, srv, func(c *Config) { c.Ack, c.AckTimeout = true, 150*time.Millisecond })
-	err := tr.Send(t.Context(), l.recs)
+	err := tr.Send(t.Context(), l.Recs)
 	require.Error(t, err)
 	assert.False(t, sinks.IsPermanent(err))
 	assert.Contains(t, err.Error(), "ackId 0 on channel "+tr.Channel()+" not acknowledged within ack_timeout (150ms)")
 
 	// The Engine sends the batch again: HEC then holds it twice, and
 	// deduplicating on kt_id gives the ledger back.
-	require.NoError(t, tr.Send(t.Context(), l.recs))
+	require.NoError(t, tr.Send(t.Context(), l.Recs))
 	events := srv.Events()
-	require.Len(t, events, 2*len(l.recs))
+	require.Len(t, events, 2*len(l.Recs))
 	seen := map[string]bool{}
 	var unique []hectest.Event
 	for _, ev := range events {
@@ -609,7 +523,7 @@ func TestAckTimeout(t *testing.T) {
 			unique = append(unique, ev)
 		}
 	}
-	assert.Len(t, unique, len(l.recs))
+	assert.Len(t, unique, len(l.Recs))
 	verifyEvents(t, l, events)
 }
 
@@ -620,7 +534,7 @@ func TestAckContextDone(t *testing.T) {
 	tr := newTransport(t, srv, func(c *Config) { c.Ack = true })
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	err := tr.Send(ctx, l.recs)
+	err := tr.Send(ctx, l.Recs)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.False(t, sinks.IsPermanent(err))
 }
@@ -631,7 +545,7 @@ func TestAckMismatch(t *testing.T) {
 	// The token has ack on, the sink off: HEC wants a channel.
 	srv := hectest.New(t, hectest.Options{Ack: true})
 	tr := newTransport(t, srv, nil)
-	err := tr.Send(t.Context(), l.recs)
+	err := tr.Send(t.Context(), l.Recs)
 	require.Error(t, err)
 	assert.False(t, sinks.IsPermanent(err), "a config mismatch parks nothing")
 	assert.Contains(t, err.Error(), "set ack = true")
@@ -644,8 +558,8 @@ func TestAckMismatch(t *testing.T) {
 	c.AckTimeout = 10 * time.Second
 	tr, err = New(c, slog.New(slog.NewTextHandler(&logs, nil)))
 	require.NoError(t, err)
-	require.NoError(t, tr.Send(t.Context(), l.recs))
-	require.NoError(t, tr.Send(t.Context(), l.recs))
+	require.NoError(t, tr.Send(t.Context(), l.Recs))
+	require.NoError(t, tr.Send(t.Context(), l.Recs))
 	assert.Equal(t, 1, strings.Count(logs.String(), "without an ackId"), logs.String())
 	assert.Equal(t, 2, srv.RequestCount(), "no ack polls")
 }
@@ -658,7 +572,7 @@ func TestConcurrentSends(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 4 {
 		wg.Go(func() {
-			assert.NoError(t, tr.Send(t.Context(), l.recs[i*50:(i+1)*50]))
+			assert.NoError(t, tr.Send(t.Context(), l.Recs[i*50:(i+1)*50]))
 		})
 	}
 	wg.Wait()
@@ -671,10 +585,10 @@ func TestTLS(t *testing.T) {
 	srv := hectest.New(t, hectest.Options{TLS: true})
 
 	tr := newTransport(t, srv, func(c *Config) { c.Delivery.TLS = &tls.Config{RootCAs: srv.CertPool(), MinVersion: tls.VersionTLS12} })
-	require.NoError(t, tr.Send(t.Context(), l.recs))
+	require.NoError(t, tr.Send(t.Context(), l.Recs))
 
 	tr = newTransport(t, srv, nil) // system roots
-	err := tr.Send(t.Context(), l.recs)
+	err := tr.Send(t.Context(), l.Recs)
 	require.Error(t, err)
 	assert.False(t, sinks.IsPermanent(err))
 	assert.Contains(t, err.Error(), "certificate")
@@ -688,7 +602,7 @@ func TestTLS(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, logs.String(), "level=WARN")
 	assert.Contains(t, logs.String(), "tls.insecure_skip_verify is on: the SIEM's certificate is not checked")
-	require.NoError(t, tr.Send(t.Context(), l.recs))
+	require.NoError(t, tr.Send(t.Context(), l.Recs))
 }
 
 func TestNewNoNetwork(t *testing.T) {
@@ -697,7 +611,7 @@ func TestNewNoNetwork(t *testing.T) {
 	assert.Zero(t, srv.RequestCount())
 	assert.NoError(t, tr.Close())
 	assert.NoError(t, tr.Close(), "Close twice")
-	assert.Error(t, tr.Send(t.Context(), newTestLedger(t, 1).recs))
+	assert.Error(t, tr.Send(t.Context(), newTestLedger(t, 1).Recs))
 
 	_, err := New(Config{}, nil)
 	assert.Error(t, err, "New validates")
@@ -731,7 +645,7 @@ func (s *syncBuffer) String() string {
 // reports the bytes per event on the wire.
 func BenchmarkSend(b *testing.B) {
 	l := newTestLedger(b, 500)
-	recs := l.recs[:500]
+	recs := l.Recs[:500]
 	for _, gz := range []bool{false, true} {
 		b.Run(fmt.Sprintf("gzip=%v", gz), func(b *testing.B) {
 			srv := hectest.New(b, hectest.Options{})
@@ -759,7 +673,7 @@ func BenchmarkSend(b *testing.B) {
 // BenchmarkEncode is the client's share of Send: envelopes and gzip.
 func BenchmarkEncode(b *testing.B) {
 	l := newTestLedger(b, 500)
-	recs := l.recs[:500]
+	recs := l.Recs[:500]
 	for _, gz := range []bool{false, true} {
 		b.Run(fmt.Sprintf("gzip=%v", gz), func(b *testing.B) {
 			c := NewDefaultConfig()
@@ -785,7 +699,7 @@ func BenchmarkCompress(b *testing.B) {
 	c := NewDefaultConfig()
 	var plain []byte
 	meta := appendMeta(nil, c)
-	for _, r := range l.recs[:500] {
+	for _, r := range l.Recs[:500] {
 		plain = appendEnvelope(plain, meta, r, time.Now())
 	}
 	type writer interface {

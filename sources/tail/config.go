@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 
 	"github.com/keeptrusts/kt/internal/hclconf"
+	"github.com/keeptrusts/kt/internal/layout"
 )
 
 // StartAt says where reading begins in a file the source has never seen.
@@ -58,7 +59,7 @@ const maxTextRate = 100000
 // SetDataDir derives PositionsFile and DeadLetterFile from the agent's
 // data_dir: DIR/sources/file/NAME/{positions.json,dead-letter.ndjson}.
 func (c *Config) SetDataDir(dataDir string) {
-	dir := filepath.Join(dataDir, "sources", "file", c.Name)
+	dir := layout.Source(dataDir, Type, c.Name)
 	c.PositionsFile = filepath.Join(dir, "positions.json")
 	c.DeadLetterFile = filepath.Join(dir, "dead-letter.ndjson")
 }

@@ -6,15 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"time"
 	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 
-	"github.com/keeptrusts/kt/internal/atomicfile"
+	"github.com/keeptrusts/kt/internal/deadletter"
 )
 
 // deadLetter is one line of the dead-letter file (NDJSON, version 1):
@@ -58,35 +55,14 @@ const (
 // error may quote an event id, which can be as long as a line.
 const maxReason = 1024
 
-// deadLetterFile appends entries to the dead-letter file, opened lazily.
+// deadLetterFile appends entries to the dead-letter file through the
+// shared writer (internal/deadletter): created durably, 0600 in a 0700
+// directory, at the first entry; a torn last line is kept and the next
+// entry starts on a line of its own.
 type deadLetterFile struct {
 	path string
-	f    *os.File
-	torn bool // the file ends without a newline (a write cut short)
+	w    *deadletter.Writer
 	buf  bytes.Buffer
-}
-
-// open creates the file and its directory durably (a name survives a
-// power cut only once its directory is synced), mode 0600 in a 0700
-// directory.
-func (d *deadLetterFile) open() error {
-	if err := atomicfile.MkdirAll(filepath.Dir(d.path), 0o700); err != nil {
-		return fmt.Errorf("dead-letter: %w", err)
-	}
-	f, err := atomicfile.CreateDurable(d.path, os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("dead-letter: %w", err)
-	}
-	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
-		var last [1]byte
-		if _, err := f.ReadAt(last[:], fi.Size()-1); err != nil && err != io.EOF {
-			f.Close()
-			return fmt.Errorf("dead-letter: read %s: %w", d.path, err)
-		}
-		d.torn = last[0] != '\n'
-	}
-	d.f = f
-	return nil
 }
 
 // write appends entries with one write and one fsync, so that a read
@@ -95,15 +71,10 @@ func (d *deadLetterFile) write(entries []deadLetter) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if d.f == nil {
-		if err := d.open(); err != nil {
-			return err
-		}
+	if d.w == nil {
+		d.w = deadletter.New(d.path)
 	}
 	d.buf.Reset()
-	if d.torn {
-		d.buf.WriteByte('\n') // keep the next record off a torn line
-	}
 	enc := json.NewEncoder(&d.buf)
 	enc.SetEscapeHTML(false)
 	for i := range entries {
@@ -111,24 +82,16 @@ func (d *deadLetterFile) write(entries []deadLetter) error {
 			return fmt.Errorf("dead-letter: %w", err)
 		}
 	}
-	if _, err := d.f.Write(d.buf.Bytes()); err != nil {
-		d.torn = true
-		return fmt.Errorf("dead-letter: write %s: %w", d.path, err)
-	}
-	d.torn = false
+	err := d.w.Append(d.buf.Bytes())
 	if d.buf.Cap() > 4<<20 {
 		d.buf = bytes.Buffer{} // do not hold a flood's buffer
 	}
-	if err := d.f.Sync(); err != nil {
-		return fmt.Errorf("dead-letter: fsync %s: %w", d.path, err)
-	}
-	return nil
+	return err
 }
 
 func (d *deadLetterFile) close() {
-	if d.f != nil {
-		d.f.Close()
-		d.f = nil
+	if d.w != nil {
+		d.w.Close()
 	}
 }
 

@@ -340,6 +340,8 @@ func (s *Source) Stats() sources.Stats {
 		Duplicates: s.duplicates.Load(),
 		Refused:    s.refused.Load(),
 		Backlog:    s.backlog.Load(),
+
+		BacklogUnit: "bytes",
 	}
 	if t := s.lastProgress.Load(); t != 0 {
 		st.LastProgress = time.Unix(0, t)

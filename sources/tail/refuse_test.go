@@ -284,7 +284,7 @@ func TestStats(t *testing.T) {
 		5*time.Second, time.Millisecond)
 	stop()
 	st := s.Stats()
-	assert.Equal(t, sources.Stats{Accepted: 2, Duplicates: 1, Refused: 1, LastProgress: st.LastProgress}, st)
+	assert.Equal(t, sources.Stats{Accepted: 2, Duplicates: 1, Refused: 1, BacklogUnit: "bytes", LastProgress: st.LastProgress}, st)
 	assert.False(t, st.LastProgress.Before(before))
 	assert.Equal(t, uint64(3), s.Emitted())
 	assert.Equal(t, uint64(1), s.DeadLettered())

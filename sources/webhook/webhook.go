@@ -85,6 +85,9 @@ var _ sources.StatsReporter = (*Source)(nil)
 // nothing until Run. It logs the listener's start warnings (exposed
 // without authentication or without TLS).
 func New(cfg Config, emit sources.Emitter, log *slog.Logger) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -140,7 +143,7 @@ func (s *Source) Name() string { return s.cfg.Name }
 // split into records counts as one), and the requests being handled as
 // the backlog. 401s are counted by Count only.
 func (s *Source) Stats() sources.Stats {
-	st := sources.Stats{Accepted: s.accepted.Load(), Duplicates: s.duplicates.Load(), Refused: s.refused.Load(), Backlog: s.backlog.Load()}
+	st := sources.Stats{Accepted: s.accepted.Load(), Duplicates: s.duplicates.Load(), Refused: s.refused.Load(), Backlog: s.backlog.Load(), BacklogUnit: "requests"}
 	if ns := s.lastProgress.Load(); ns != 0 {
 		st.LastProgress = time.Unix(0, ns)
 	}

@@ -55,7 +55,10 @@
 //     large (maximum is M)","code":6} and 400 code 6 "Invalid data format".
 //   - Failures injected with FailNext apply to event requests only, before
 //     authentication; RefuseIDs refuses an event whose fields.kt_id is in
-//     the set with 400 code 6, the way Splunk refuses a malformed one.
+//     the set with 400 code 6 and its "invalid-event-number", the way
+//     Splunk refuses a malformed one; RefuseRequestsWith refuses a whole
+//     request holding such an event with 400 code 6 and no event number,
+//     as Splunk answers a body it cannot read, and indexes none of it.
 package hectest
 
 import (
@@ -166,6 +169,7 @@ type Server struct {
 	requests []Request
 	fail     []Failure
 	refuse   map[string]bool
+	refuseRq map[string]bool
 	disabled bool
 	ackDelay time.Duration
 	dropAcks int
@@ -186,7 +190,7 @@ type pendingAck struct {
 // ends.
 func New(tb testing.TB, opts Options) *Server {
 	tb.Helper()
-	s := &Server{Token: opts.Token, opts: opts, refuse: map[string]bool{}, channels: map[string]*channel{}}
+	s := &Server{Token: opts.Token, opts: opts, refuse: map[string]bool{}, refuseRq: map[string]bool{}, channels: map[string]*channel{}}
 	if s.Token == "" {
 		s.Token = uuid.NewString()
 	}
@@ -292,6 +296,17 @@ func (s *Server) RefuseIDs(ids ...string) {
 	defer s.mu.Unlock()
 	for _, id := range ids {
 		s.refuse[id] = true
+	}
+}
+
+// RefuseRequestsWith refuses, with 400 code 6 "Invalid data format" and no
+// "invalid-event-number", every event request that holds an event whose
+// fields.kt_id is one of ids, from now on; none of its events is indexed.
+func (s *Server) RefuseRequestsWith(ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		s.refuseRq[id] = true
 	}
 }
 
@@ -491,6 +506,12 @@ func (s *Server) event(r *http.Request, wire []byte, rec *Request) (int, http.He
 	rec.Body = data
 	if bad != nil {
 		return bad.status, nil, bad.body
+	}
+	for _, pe := range evs {
+		if id := pe.ev.ID(); id != "" && s.refuseRq[id] {
+			status, body := answer(http.StatusBadRequest, reply{Text: "Invalid data format", Code: 6})
+			return status, nil, body
+		}
 	}
 	for n, pe := range evs {
 		code, text := pe.code, pe.text

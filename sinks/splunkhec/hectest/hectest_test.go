@@ -194,6 +194,21 @@ func TestRefuseIDs(t *testing.T) {
 	assert.Equal(t, "a", s.Events()[0].ID())
 }
 
+func TestRefuseRequestsWith(t *testing.T) {
+	s := hectest.New(t, hectest.Options{})
+	s.RefuseRequestsWith("b")
+	body := `{"event":1,"fields":{"kt_id":"a"}}{"event":2,"fields":{"kt_id":"b"}}{"event":3,"fields":{"kt_id":"c"}}`
+	status, _, r := post(t, nil, s, "/services/collector/event", nil, []byte(body))
+	assert.Equal(t, 400, status)
+	assert.Equal(t, 6, code(r))
+	assert.Equal(t, "Invalid data format", r.Text)
+	assert.Nil(t, r.InvalidEvent, "no event number: the whole request is refused")
+	assert.Empty(t, s.Events(), "nothing of it is indexed")
+	status, _, _ = post(t, nil, s, "/services/collector/event", nil, []byte(`{"event":1,"fields":{"kt_id":"a"}}`))
+	assert.Equal(t, 200, status)
+	assert.Len(t, s.Events(), 1)
+}
+
 func TestFailNext(t *testing.T) {
 	s := hectest.New(t, hectest.Options{})
 	s.FailNext(1, hectest.Failure{Status: 503, Code: 9, Text: "Server is busy", RetryAfter: "4"})

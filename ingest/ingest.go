@@ -1,4 +1,11 @@
-package agent
+// Package ingest is the path from a source's raw records to durable ledger
+// entries: it normalizes and redacts each record (package pipeline), hands
+// the batch to the ledger (package queue) and answers once the entries are
+// durable and covered by a signed checkpoint, mapping the ledger's refusals
+// to the errors every source understands (sources.Emitter). The agent gives
+// one to each source; anything else in kt that records an audit event of
+// its own (the query API's export jobs) goes through it too.
+package ingest
 
 import (
 	"context"
@@ -13,27 +20,36 @@ import (
 	"github.com/keeptrusts/kt/sources"
 )
 
-// emitter normalizes and appends batches for the sources.
-type emitter struct {
+// Emitter normalizes, redacts and appends batches of raw records to a
+// ledger. It implements sources.Emitter, sources.Submitter and
+// sources.Redactor, and is safe for concurrent use.
+type Emitter struct {
 	norm *pipeline.Normalizer
 	led  *queue.Ledger
 }
 
+// New returns an Emitter that normalizes with norm and appends to led.
+func New(norm *pipeline.Normalizer, led *queue.Ledger) *Emitter {
+	return &Emitter{norm: norm, led: led}
+}
+
 var (
-	_ sources.Emitter   = (*emitter)(nil)
-	_ sources.Submitter = (*emitter)(nil)
-	_ sources.Redactor  = (*emitter)(nil)
+	_ sources.Emitter   = (*Emitter)(nil)
+	_ sources.Submitter = (*Emitter)(nil)
+	_ sources.Redactor  = (*Emitter)(nil)
 )
 
 // RedactRaw redacts a refused record with the pipeline's rules, for the
 // text a source keeps of it in its dead letters.
-func (e *emitter) RedactRaw(data []byte) []byte { return e.norm.RedactRaw(data) }
+func (e *Emitter) RedactRaw(data []byte) []byte { return e.norm.RedactRaw(data) }
 
 // parallelMin is the batch size from which normalization is spread over
 // all cores.
 const parallelMin = 64
 
-func (e *emitter) Emit(ctx context.Context, batch []sources.Raw) (sources.Result, error) {
+// Emit normalizes batch and appends it, returning once the entries are
+// durable (see sources.Emitter for the errors).
+func (e *Emitter) Emit(ctx context.Context, batch []sources.Raw) (sources.Result, error) {
 	wait, err := e.Submit(batch)
 	if err != nil {
 		return sources.Result{}, err
@@ -43,7 +59,7 @@ func (e *emitter) Emit(ctx context.Context, batch []sources.Raw) (sources.Result
 
 // Submit normalizes batch and hands it to the ledger without waiting for
 // it to be durable; wait does, and maps the ledger's errors.
-func (e *emitter) Submit(batch []sources.Raw) (wait func(context.Context) (sources.Result, error), err error) {
+func (e *Emitter) Submit(batch []sources.Raw) (wait func(context.Context) (sources.Result, error), err error) {
 	now := time.Now()
 	recs := make([]queue.Pending, len(batch))
 	errs := make([]error, len(batch))
