@@ -174,9 +174,6 @@ func (d *daemon) addSink(sb SinkBlock) error {
 // addSource makes the source of block sb, which appends through norm, and
 // registers its metrics and stall watch.
 func (d *daemon) addSource(sb SourceBlock, norm *pipeline.Normalizer) error {
-	for _, w := range sb.Spec.Warnings {
-		d.log.Warn(w, "source", sb.Name)
-	}
 	src, err := sb.Spec.New(sources.Env{Emit: ingest.New(norm, d.led), Log: d.log, Metrics: d.reg})
 	if err != nil {
 		return err

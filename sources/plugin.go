@@ -64,13 +64,36 @@ type Spec struct {
 	// source's records: UTF8Reject where the sender can be told (HTTP),
 	// UTF8Escape where it cannot (a file keeps what it holds).
 	InvalidUTF8 pipeline.UTF8Mode
-	// Warnings are logged at every start (an unauthenticated listener on
-	// a public address, say).
-	Warnings []string
 	// New makes the source; it may bind a listener, but reads no input
 	// before Run.
 	New func(env Env) (Source, error)
 	// Config is the plugin's own decoded config (its Config type), for
 	// tests and tools that inspect a config; the agent does not read it.
 	Config any
+}
+
+// NewPlugin returns the Plugin of the source type typ, whose block decode
+// reads into a config C (dataDir given for the state it keeps), whose
+// records the pipeline treats with mode, whose source newS makes, and
+// whose own metrics register adds. A source package declares
+//
+//	var Plugin = sources.NewPlugin(Type, pipeline.UTF8Reject, decode, New, (*Source).register)
+func NewPlugin[C any, S Source](typ string, mode pipeline.UTF8Mode,
+	decode func(name string, body hcl.Body, ctx *hcl.EvalContext, dataDir string) (C, hcl.Diagnostics),
+	newS func(C, Emitter, *slog.Logger) (S, error),
+	register func(S, prometheus.Registerer) error,
+) Plugin {
+	return Plugin{Type: typ, Decode: func(name string, body hcl.Body, ctx *hcl.EvalContext, dataDir string) (Spec, hcl.Diagnostics) {
+		c, diags := decode(name, body, ctx, dataDir)
+		return Spec{Config: c, InvalidUTF8: mode, New: func(env Env) (Source, error) {
+			s, err := newS(c, env.Emit, env.Log)
+			if err != nil {
+				return nil, err
+			}
+			if err := register(s, env.Metrics); err != nil {
+				return nil, err
+			}
+			return s, nil
+		}}, diags
+	}}
 }

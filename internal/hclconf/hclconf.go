@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 )
@@ -114,6 +115,15 @@ func IsAbsent(expr hcl.Expression) bool {
 // Error returns a one-diagnostic list pointing at rng.
 func Error(rng hcl.Range, summary, detail string) hcl.Diagnostics {
 	return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: rng.Ptr()}}
+}
+
+// DecodeBlock decodes body into val (a struct with hcl tags) and returns
+// the diagnostics with AttrRange(body), for the checks that follow.
+// Decoding goes on past an attribute that failed (it keeps its zero value)
+// so that every mistake of the block is reported at once; Dedupe drops a
+// second diagnostic at the same place.
+func DecodeBlock(body hcl.Body, ctx *hcl.EvalContext, val any) (hcl.Diagnostics, func(name string) hcl.Range) {
+	return gohcl.DecodeBody(body, ctx, val), AttrRange(body)
 }
 
 // AttrRange returns a function giving the range of a block's attribute

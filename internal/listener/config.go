@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/gohcl"
 
 	"github.com/keeptrusts/kt/internal/hclconf"
 )
@@ -124,8 +123,7 @@ type hclConfig struct {
 // `kt config validate` finds a bad one.
 func Decode(body hcl.Body, ctx *hcl.EvalContext, c *Config) hcl.Diagnostics {
 	var h hclConfig
-	diags := gohcl.DecodeBody(body, ctx, &h)
-	rng := hclconf.AttrRange(body)
+	diags, rng := hclconf.DecodeBlock(body, ctx, &h)
 	diags = diags.Extend(required(h.Listen, "listen", body))
 	if !hclconf.IsAbsent(h.Listen) {
 		c.listenRange = h.Listen.Range()

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/gohcl"
 
 	"github.com/keeptrusts/kt/internal/hclconf"
 	"github.com/keeptrusts/kt/sinks"
@@ -127,8 +126,7 @@ func Decode(name string, body hcl.Body, ctx *hcl.EvalContext) (Config, hcl.Diagn
 	c := NewDefaultConfig()
 	c.Delivery.Name = name
 	var h hclConfig
-	diags := gohcl.DecodeBody(body, ctx, &h)
-	rng := hclconf.AttrRange(body)
+	diags, rng := hclconf.DecodeBlock(body, ctx, &h)
 
 	c.Addresses = h.Addresses
 	hclconf.Set(&c.Index, h.Index)

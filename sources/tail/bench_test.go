@@ -5,101 +5,21 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/keeptrusts/kt/ingest"
 	"github.com/keeptrusts/kt/ledger"
 	"github.com/keeptrusts/kt/pipeline"
 	"github.com/keeptrusts/kt/queue"
 	"github.com/keeptrusts/kt/sources"
 )
-
-// ledgerEmitter is what the agent puts behind a file source: a real
-// Normalizer and the real ledger (queue), with the agent's error mapping.
-// It is a sources.Redactor when the Normalizer can redact raw records.
-type ledgerEmitter struct {
-	norm *pipeline.Normalizer
-	led  *queue.Ledger
-}
-
-type ledgerRedactor struct{ *ledgerEmitter }
-
-func (e ledgerRedactor) RedactRaw(data []byte) []byte {
-	return any(e.norm).(sources.Redactor).RedactRaw(data)
-}
-
-func (e *ledgerEmitter) Emit(ctx context.Context, batch []sources.Raw) (sources.Result, error) {
-	wait, err := e.Submit(batch)
-	if err != nil {
-		return sources.Result{}, err
-	}
-	return wait(ctx)
-}
-
-func (e *ledgerEmitter) Submit(batch []sources.Raw) (func(context.Context) (sources.Result, error), error) {
-	now := time.Now()
-	recs := make([]queue.Pending, len(batch))
-	errs := make([]error, len(batch))
-	norm := func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			ev, err := e.norm.Normalize(batch[i].Data, batch[i].Source, now, batch[i].FallbackID)
-			if err != nil {
-				errs[i] = err
-				continue
-			}
-			recs[i] = queue.Pending{ID: ev.ID, Digest: ev.Digest, Body: ev.Body}
-		}
-	}
-	if n := runtime.GOMAXPROCS(0); len(batch) >= 64 && n > 1 {
-		var wg sync.WaitGroup
-		step := (len(batch) + n - 1) / n
-		for lo := 0; lo < len(batch); lo += step {
-			wg.Go(func() { norm(lo, min(lo+step, len(batch))) })
-		}
-		wg.Wait()
-	} else {
-		norm(0, len(batch))
-	}
-	var recErrs sources.RecordErrors
-	for i, err := range errs {
-		if err != nil {
-			recErrs = append(recErrs, sources.RecordError{Index: i, Line: batch[i].Line, Err: err})
-		}
-	}
-	if len(recErrs) > 0 {
-		return nil, recErrs
-	}
-	mapErr := func(err error) error {
-		var conflict *queue.ConflictError
-		switch {
-		case errors.Is(err, queue.ErrFull):
-			return fmt.Errorf("%w: %v", sources.ErrBusy, err)
-		case errors.As(err, &conflict):
-			return &sources.ConflictError{Line: batch[conflict.Index].Line, ID: conflict.ID, Seq: conflict.Seq}
-		}
-		return err
-	}
-	t, err := e.led.Submit(recs)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	return func(ctx context.Context) (sources.Result, error) {
-		res, err := t.Wait(ctx)
-		if err != nil {
-			return sources.Result{}, mapErr(err)
-		}
-		return sources.Result{Accepted: res.New, Duplicates: res.Duplicates}, nil
-	}, nil
-}
 
 // benchEvent is the ~1 KB config.update of the ingest benchmarks; every
 // "__ID__" is replaced by a unique id.
@@ -229,9 +149,6 @@ func benchLedger(b testing.TB, dataDir string) (sources.Emitter, func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	em := &ledgerEmitter{norm: norm, led: led}
-	if _, ok := any(norm).(sources.Redactor); ok {
-		return ledgerRedactor{em}, func() { led.Close() }
-	}
-	return em, func() { led.Close() }
+	// What the agent puts behind a file source: the real ingest path.
+	return ingest.New(norm, led), func() { led.Close() }
 }

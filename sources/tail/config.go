@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/gohcl"
 
 	"github.com/keeptrusts/kt/internal/hclconf"
 	"github.com/keeptrusts/kt/internal/layout"
@@ -110,11 +109,7 @@ func Decode(name string, body hcl.Body, ctx *hcl.EvalContext) (Config, hcl.Diagn
 	c := NewDefaultConfig()
 	c.Name = name
 	var h hclConfig
-	// Decoding goes on past an attribute that failed (it keeps its zero
-	// value) so that every mistake of the block is reported at once; the
-	// agent drops a second diagnostic at the same place.
-	diags := gohcl.DecodeBody(body, ctx, &h)
-	rng := hclconf.AttrRange(body)
+	diags, rng := hclconf.DecodeBlock(body, ctx, &h)
 	c.Paths, c.Exclude = h.Paths, h.Exclude
 	if len(c.Paths) == 0 {
 		diags = diags.Extend(hclconf.Error(rng("paths"), "Empty paths",

@@ -149,9 +149,8 @@ func (s *Source) deadLetter(entries []deadLetter) error {
 	if err := s.dl.write(entries); err != nil {
 		return fmt.Errorf("file %s: %w", s.cfg.Name, err)
 	}
-	s.refused.Add(uint64(len(entries)))
-	s.progress()
 	now := s.now()
+	s.counts.Refuse(len(entries), now)
 	for _, e := range entries {
 		if !s.warns.AllowN(now, 1) {
 			s.unlogged++

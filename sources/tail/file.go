@@ -275,12 +275,8 @@ type Source struct {
 	goneGrace  time.Duration
 	maxOpen    int
 
-	emitted      atomic.Uint64 // lines the Emitter took: accepted + duplicates
-	accepted     atomic.Uint64
-	duplicates   atomic.Uint64
-	refused      atomic.Uint64
-	backlog      atomic.Int64
-	lastProgress atomic.Int64 // unix nanoseconds; 0 = never
+	emitted atomic.Uint64 // lines the Emitter took: accepted + duplicates
+	counts  sources.Counters
 }
 
 var _ sources.StatsReporter = (*Source)(nil)
@@ -322,7 +318,7 @@ func New(cfg Config, emit sources.Emitter, log *slog.Logger) (*Source, error) {
 
 // DeadLettered returns how many lines went to the dead-letter file
 // (Stats().Refused).
-func (s *Source) DeadLettered() uint64 { return s.refused.Load() }
+func (s *Source) DeadLettered() uint64 { return s.counts.Refused() }
 
 // Emitted returns how many lines the Emitter took: new entries and
 // duplicates (Stats().Accepted + Stats().Duplicates).
@@ -334,23 +330,7 @@ func (s *Source) Name() string { return s.cfg.Name }
 // Stats implements sources.StatsReporter; it is safe to call while Run
 // runs. Backlog is the sum over the followed files of their size at the
 // last look minus their position.
-func (s *Source) Stats() sources.Stats {
-	st := sources.Stats{
-		Accepted:   s.accepted.Load(),
-		Duplicates: s.duplicates.Load(),
-		Refused:    s.refused.Load(),
-		Backlog:    s.backlog.Load(),
-
-		BacklogUnit: "bytes",
-	}
-	if t := s.lastProgress.Load(); t != 0 {
-		st.LastProgress = time.Unix(0, t)
-	}
-	return st
-}
-
-// progress records that lines became durable or were refused.
-func (s *Source) progress() { s.lastProgress.Store(s.now().UnixNano()) }
+func (s *Source) Stats() sources.Stats { return s.counts.Stats("bytes") }
 
 // updateBacklog recomputes Stats().Backlog.
 func (s *Source) updateBacklog() {
@@ -360,7 +340,7 @@ func (s *Source) updateBacklog() {
 			n += h.size - h.offset
 		}
 	}
-	s.backlog.Store(n)
+	s.counts.SetBacklog(n)
 }
 
 // Run tails until ctx is done, then saves the positions and returns nil. It

@@ -13,29 +13,16 @@ import (
 // Type is the file source's type name in the config: source "file" "NAME".
 const Type = "file"
 
-// Plugin registers the file source with the agent.
-var Plugin = sources.Plugin{
-	Type: Type,
-	Decode: func(name string, body hcl.Body, ctx *hcl.EvalContext, dataDir string) (sources.Spec, hcl.Diagnostics) {
-		c, diags := Decode(name, body, ctx)
-		c.SetDataDir(dataDir)
-		return sources.Spec{
-			Config: c,
-			// A file keeps what it holds: invalid UTF-8 is escaped with a
-			// marker, not refused (its producer cannot be asked again).
-			InvalidUTF8: pipeline.UTF8Escape,
-			New: func(env sources.Env) (sources.Source, error) {
-				s, err := New(c, env.Emit, env.Log)
-				if err != nil {
-					return nil, err
-				}
-				if err := s.register(env.Metrics); err != nil {
-					return nil, err
-				}
-				return s, nil
-			},
-		}, diags
-	},
+// Plugin registers the file source with the agent. A file keeps what it
+// holds: invalid UTF-8 is escaped with a marker, not refused (its producer
+// cannot be asked again).
+var Plugin = sources.NewPlugin(Type, pipeline.UTF8Escape, decodeIn, New, (*Source).register)
+
+// decodeIn is Decode with the state files under dataDir.
+func decodeIn(name string, body hcl.Body, ctx *hcl.EvalContext, dataDir string) (Config, hcl.Diagnostics) {
+	c, diags := Decode(name, body, ctx)
+	c.SetDataDir(dataDir)
+	return c, diags
 }
 
 // Type returns "file".

@@ -291,10 +291,8 @@ func (s *Source) took(n int, res sources.Result) {
 		return
 	}
 	s.emitted.Add(uint64(n))
-	s.accepted.Add(uint64(res.Accepted))
-	s.duplicates.Add(uint64(res.Duplicates))
+	s.counts.Took(res, s.now())
 	s.emitOK++
-	s.progress()
 	if !s.failingSince.IsZero() {
 		s.log.Info("file source: the emitter takes lines again", "failed_for", s.now().Sub(s.failingSince).Round(time.Millisecond), "failed_attempts", s.failures)
 		s.failingSince, s.failures = time.Time{}, 0

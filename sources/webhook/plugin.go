@@ -17,28 +17,12 @@ import (
 // Type is the webhook's type name in the config: source "webhook" "NAME".
 const Type = "webhook"
 
-// Plugin registers the webhook source with the agent.
-var Plugin = sources.Plugin{
-	Type: Type,
-	Decode: func(name string, body hcl.Body, ctx *hcl.EvalContext, _ string) (sources.Spec, hcl.Diagnostics) {
-		c, diags := Decode(name, body, ctx)
-		return sources.Spec{
-			Config: c,
-			// An HTTP client can be told, and fix what it sends.
-			InvalidUTF8: pipeline.UTF8Reject,
-			New: func(env sources.Env) (sources.Source, error) {
-				s, err := New(c, env.Emit, env.Log)
-				if err != nil {
-					return nil, err
-				}
-				if err := s.register(env.Metrics); err != nil {
-					return nil, err
-				}
-				return s, nil
-			},
-		}, diags
-	},
-}
+// Plugin registers the webhook source with the agent. An HTTP client can
+// be told, and fix what it sends: invalid UTF-8 is refused.
+var Plugin = sources.NewPlugin(Type, pipeline.UTF8Reject,
+	func(name string, body hcl.Body, ctx *hcl.EvalContext, _ string) (Config, hcl.Diagnostics) {
+		return Decode(name, body, ctx)
+	}, New, (*Source).register)
 
 // Validate checks the rules Decode checks, for configs built in code.
 func (c Config) Validate() error {

@@ -73,10 +73,7 @@ type Source struct {
 	now    func() time.Time
 	srv    *listener.Server
 	counts [numClasses]atomic.Uint64
-
-	accepted, duplicates, refused atomic.Uint64
-	backlog                       atomic.Int64
-	lastProgress                  atomic.Int64 // Unix nanoseconds; 0 = never
+	stats  sources.Counters
 }
 
 var _ sources.StatsReporter = (*Source)(nil)
@@ -142,20 +139,9 @@ func (s *Source) Name() string { return s.cfg.Name }
 // answers (every record of a refused request; a body that could not be
 // split into records counts as one), and the requests being handled as
 // the backlog. 401s are counted by Count only.
-func (s *Source) Stats() sources.Stats {
-	st := sources.Stats{Accepted: s.accepted.Load(), Duplicates: s.duplicates.Load(), Refused: s.refused.Load(), Backlog: s.backlog.Load(), BacklogUnit: "requests"}
-	if ns := s.lastProgress.Load(); ns != 0 {
-		st.LastProgress = time.Unix(0, ns)
-	}
-	return st
-}
+func (s *Source) Stats() sources.Stats { return s.stats.Stats("requests") }
 
-func (s *Source) progress() { s.lastProgress.Store(s.now().UnixNano()) }
-
-func (s *Source) refuse(n int) {
-	s.refused.Add(uint64(n))
-	s.progress()
-}
+func (s *Source) refuse(n int) { s.stats.Refuse(n, s.now()) }
 
 type recordError struct {
 	Line  int    `json:"line"`
@@ -215,8 +201,8 @@ func (s *Source) guardError(w http.ResponseWriter, code int, msg string) { s.fai
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 func (s *Source) handle(w http.ResponseWriter, r *http.Request) {
-	s.backlog.Add(1)
-	defer s.backlog.Add(-1)
+	s.stats.AddBacklog(1)
+	defer s.stats.AddBacklog(-1)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		s.fail(w, http.StatusMethodNotAllowed, -1, "use POST", nil)
@@ -294,9 +280,7 @@ func (s *Source) answer(w http.ResponseWriter, r *http.Request, raws []sources.R
 	var conflict *sources.ConflictError
 	switch {
 	case err == nil:
-		s.accepted.Add(uint64(res.Accepted))
-		s.duplicates.Add(uint64(res.Duplicates))
-		s.progress()
+		s.stats.Took(res, s.now())
 		out := map[string]any{"accepted": res.Accepted, "duplicates": res.Duplicates}
 		if res.Accepted > 0 {
 			out["first_seq"], out["last_seq"] = res.FirstSeq, res.LastSeq
