@@ -277,7 +277,6 @@ func (e *Engine) run(ctx context.Context, drain bool) error {
 		outstanding++
 		e.setInFlight(outstanding)
 		go func() {
-			readTimes(b.recs)
 			b.err = e.deliver(ctx, sendCtx, b.recs)
 			if b.err == nil && e.cs != nil {
 				b.aux = e.cs.CursorAux()
@@ -359,6 +358,10 @@ func (e *Engine) run(ctx context.Context, drain bool) error {
 			cur.addEntry(e.cfg, er, rec.Line)
 		}
 		if cur != nil && len(cur.recs) == 0 {
+			// Nothing new: its memory waits for the next batch.
+			if len(spare) < cap(spare) {
+				spare = append(spare, cur)
+			}
 			cur = nil
 		}
 		if fatal != nil {

@@ -202,7 +202,7 @@ func TestDeliversInOrderWithCheckpoints(t *testing.T) {
 		assert.Equal(t, uint64(i+1), r.Seq) // seq 0 is the genesis entry
 		_, err := ledger.ParseLine(r.Line)
 		require.NoError(t, err)
-		assert.Equal(t, time.Date(2026, 3, 1, 9, 0, i%60, 123e6, time.UTC), r.Time, "time from the top-level member, not changes.time")
+		assert.Equal(t, time.Date(2026, 3, 1, 9, 0, i%60, 123e6, time.UTC), r.EventTime(), "time from the top-level member, not changes.time")
 	}
 	// Every batch ends with a checkpoint covering everything before it.
 	all := tr.all()

@@ -15,10 +15,6 @@ import (
 // none (jsonenc.TopLevelString).
 func topLevelString(line []byte, key string) []byte { return jsonenc.TopLevelString(line, key) }
 
-// eventTime returns the "time" of a ledger entry line (when the action
-// happened), or zero.
-func eventTime(line []byte) time.Time { return event.TimeOf(line) }
-
 // receivedAt returns the "received_at" of a ledger entry line (when kt took
 // the event), or zero.
 func receivedAt(line []byte) time.Time { return event.ReceivedAtOf(line) }

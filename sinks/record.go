@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/keeptrusts/kt/event"
 	"github.com/keeptrusts/kt/ledger"
 	"github.com/keeptrusts/kt/queue"
 )
@@ -41,21 +42,20 @@ func HeartbeatRecord(now time.Time, c *ledger.Checkpoint) []byte {
 	return b
 }
 
-// entryRecord makes the Record of a ledger entry; Line is filled by seal,
-// Time by readTimes.
+// entryRecord makes the Record of a ledger entry; Line is filled by seal.
 func entryRecord(rec queue.Item) Record {
 	return Record{Kind: KindEntry, Seq: rec.Seq, ID: string(rec.ID)}
 }
 
-// readTimes sets the Time of the entries of recs from their lines. The
-// Engine calls it in the goroutine that sends the batch, so that reading
-// the ledger does not wait for it.
-func readTimes(recs []Record) {
-	for i := range recs {
-		if recs[i].Kind == KindEntry {
-			recs[i].Time = eventTime(recs[i].Line)
-		}
+// EventTime returns when r happened: Time when it is set (a checkpoint or
+// heartbeat record), else for an entry the "time" member of its line (when
+// the action happened; the top-level member, not one inside changes).
+// Zero if there is none or it is not an RFC 3339 time.
+func (r Record) EventTime() time.Time {
+	if r.Time.IsZero() && r.Kind == KindEntry {
+		return event.TimeOf(r.Line)
 	}
+	return r.Time
 }
 
 // checkpointRecord makes the Record of the checkpoint record of c.

@@ -101,9 +101,11 @@ type Record struct {
 	// "kt-heartbeat-<ledger id>-<unix nanoseconds>". A record sent again
 	// carries the same ID.
 	ID string
-	// Time is when the record was made: for an entry, its "time" field
-	// (when the action happened); else when the checkpoint or heartbeat
-	// was made. Zero if it cannot be read.
+	// Time is when a checkpoint or heartbeat record was made. The Engine
+	// leaves it zero for an entry: the time of the action is the entry's
+	// "time" member, which EventTime reads for a transport that needs it
+	// (a walk over the line that a transport which only copies lines
+	// should not pay).
 	Time time.Time
 	// Line is the NDJSON line (no newline): the entry with its ledger
 	// fields (seq, prev_hash, hash, sig, key_id) as `kt verify` reads it, or

@@ -42,7 +42,7 @@
 // The document of an entry (Record.Kind == KindEntry), members in this
 // order, each left out when the event has no value for it:
 //
-//	@timestamp             Record.Time (the event's "time"), else received_at, else now
+//	@timestamp             Record.EventTime (the event's "time"), else received_at, else now
 //	ecs.version            "8.17.0"
 //	event.kind             "event"
 //	event.id               Record.ID (the event id)
@@ -78,7 +78,7 @@
 //
 // A checkpoint or heartbeat record becomes
 //
-//	{"@timestamp":<Record.Time>,"ecs":{"version":"8.17.0"},
+//	{"@timestamp":<Record.EventTime>,"ecs":{"version":"8.17.0"},
 //	 "event":{"kind":"state","id":<Record.ID>,"action":"kt.checkpoint"|"kt.heartbeat"},
 //	 "kt":{"kind":"checkpoint"|"heartbeat","size":<tree size>,"origin":<the checkpoint's origin line>,"record":<the line>}}
 //

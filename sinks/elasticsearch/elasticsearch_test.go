@@ -345,7 +345,7 @@ func TestSend(t *testing.T) {
 				var d doc
 				require.NoError(t, json.Unmarshal(docs[i], &d))
 				assert.Equal(t, string(r.Line), d.KT.Record, "kt.record is the line, byte for byte")
-				assert.Equal(t, r.Time.UTC().Format(ledger.TimeFormat), d.Timestamp)
+				assert.Equal(t, r.EventTime().UTC().Format(ledger.TimeFormat), d.Timestamp)
 				assert.Equal(t, r.ID, d.Event.ID)
 				assert.Equal(t, r.Kind.String(), d.KT.Kind)
 				if r.Kind == sinks.KindEntry {

@@ -46,16 +46,15 @@ func SignRecords(tb testing.TB, skey string, t0 time.Time, bodies [][]byte) Reco
 	var prev ledger.Hash
 	var recs []sinks.Record
 	for seq, body := range bodies {
-		var ev struct{ ID, Time string }
+		var ev struct{ ID string }
 		require.NoError(tb, json.Unmarshal(body, &ev))
-		at, err := time.Parse(time.RFC3339Nano, ev.Time)
-		require.NoError(tb, err)
 		e := &ledger.Entry{Seq: uint64(seq), PrevHash: prev, Body: body}
 		e.Hash = e.ComputeHash()
 		e.Sig, e.KeyID = s.SignHash(e.Hash), s.KeyID()
 		tree.Append(e.Hash)
 		prev = e.Hash
-		recs = append(recs, sinks.Record{Kind: sinks.KindEntry, Seq: uint64(seq), ID: ev.ID, Time: at, Line: e.AppendLine(nil)})
+		// As the Engine hands entries over: Time zero, EventTime reads it.
+		recs = append(recs, sinks.Record{Kind: sinks.KindEntry, Seq: uint64(seq), ID: ev.ID, Line: e.AppendLine(nil)})
 	}
 	n := int64(len(bodies))
 	root, err := tree.Root(n)

@@ -27,8 +27,8 @@
 //
 // where
 //
-//   - time is Record.Time in Unix seconds with three decimals (milliseconds,
-//     truncated); the time of sending when Record.Time is zero or before
+//   - time is Record.EventTime in Unix seconds with three decimals (milliseconds,
+//     truncated); the time of sending when Record.EventTime is zero or before
 //     1970.
 //   - host, source, sourcetype and index come from the config; an empty one
 //     is left out, and the token's default applies.
@@ -286,7 +286,7 @@ func appendMeta(dst []byte, cfg Config) []byte {
 
 // appendEnvelope appends the HEC envelope of r and a newline.
 func appendEnvelope(dst, meta []byte, r sinks.Record, now time.Time) []byte {
-	ts := r.Time
+	ts := r.EventTime()
 	if ts.IsZero() || ts.Unix() < 0 {
 		ts = now
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -110,7 +111,7 @@ func TestSend(t *testing.T) {
 			require.Len(t, events, len(l.Recs))
 			for i, ev := range events {
 				r := l.Recs[i]
-				assert.Equal(t, epoch(r.Time), ev.Time, "time: epoch seconds with milliseconds")
+				assert.Equal(t, epoch(r.EventTime()), ev.Time, "time: epoch seconds with milliseconds")
 				assert.Regexp(t, `^\d{10}\.\d{3}$`, ev.Time)
 				assert.Equal(t, "cp-1", ev.Host)
 				assert.Equal(t, "kt", ev.Source)
@@ -153,8 +154,11 @@ func TestSendMetadata(t *testing.T) {
 	l := newTestLedger(t, 3)
 	srv := hectest.New(t, hectest.Options{})
 	tr := newTransport(t, srv, func(c *Config) { c.Index, c.Source, c.Host, c.Sourcetype = "", "", "", "kt:x" })
-	recs := l.Recs[:2]
-	recs[1].Time = time.Time{} // unreadable time: now
+	recs := slices.Clone(l.Recs[:2])
+	// An unreadable time: now.
+	recs[1].Line = bytes.Replace(recs[1].Line, []byte(`"time":"`), []byte(`"time":"x`), 1)
+	recs[1].Time = time.Time{}
+	require.True(t, recs[1].EventTime().IsZero())
 	before := time.Now()
 	require.NoError(t, tr.Send(t.Context(), recs))
 	req := srv.Requests()[0]
