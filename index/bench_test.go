@@ -29,7 +29,7 @@ func BenchmarkAdd(b *testing.B) {
 		}
 		b.StartTimer()
 		for i := 0; i < n; i += batch {
-			if err := x.Add(ctx, es[i:i+batch]); err != nil {
+			if _, err := x.Add(ctx, es[i:i+batch]); err != nil {
 				b.Fatal(err)
 			}
 		}

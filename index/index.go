@@ -88,15 +88,35 @@ var schema = []string{
 type Index struct {
 	db   *sql.DB
 	path string
+	// Reset says why Open made the index anew ("" when it did not).
+	Reset string
 }
 
 // Open opens the index database at path, creating it (and its folder,
-// 0700) if it is not there.
+// 0700) if it is not there. A database of another schema version (one
+// this kt did not write) is deleted and made anew, empty: the index is a
+// view, and Next 0 has it rebuilt from the ledger; Reset says why.
 func Open(path string) (*Index, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("index: %w", err)
 	}
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(OFF)"
+	x, err := open(path)
+	if errors.Is(err, errOtherVersion) {
+		why := err
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			if rerr := os.Remove(p); rerr != nil && !os.IsNotExist(rerr) {
+				return nil, fmt.Errorf("index: %s: %w", path, rerr)
+			}
+		}
+		if x, err = open(path); err == nil {
+			x.Reset = fmt.Sprintf("%v; it is made anew and rebuilt from the ledger", why)
+		}
+	}
+	return x, err
+}
+
+func open(path string) (*Index, error) {
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("index: open %s: %w", path, err)
@@ -109,6 +129,9 @@ func Open(path string) (*Index, error) {
 	return x, nil
 }
 
+// errOtherVersion is a database of a schema version this kt does not know.
+var errOtherVersion = errors.New("another schema version")
+
 func (x *Index) migrate() error {
 	var v int
 	if err := x.db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
@@ -119,7 +142,7 @@ func (x *Index) migrate() error {
 		return nil
 	case 0:
 	default:
-		return fmt.Errorf("schema version %d is not one this kt knows (%d): run `kt reindex`", v, schemaVersion)
+		return fmt.Errorf("%w: schema version %d, this kt writes %d", errOtherVersion, v, schemaVersion)
 	}
 	tx, err := x.db.Begin()
 	if err != nil {
@@ -157,48 +180,53 @@ type Entry struct {
 	Line []byte
 }
 
-// ErrUnreadable wraps the error of an entry line the read model cannot
-// read (event.ErrMalformed): it cannot be indexed, ever.
-var ErrUnreadable = errors.New("index: entry line cannot be read")
+// Unreadable is an entry Add could not index: its line cannot be read
+// (event.ErrMalformed). It never will be.
+type Unreadable struct {
+	Index int   // into the entries given to Add
+	Err   error // names the seq
+}
 
 // Add indexes entries, in one transaction, and moves Next past the last of
 // them. Entries must come in ledger order; one already indexed is kept as
-// it is. An entry whose line cannot be read fails the whole call with
-// ErrUnreadable naming its seq, and nothing of it is written.
-func (x *Index) Add(ctx context.Context, entries []Entry) error {
+// it is. An entry whose line cannot be read is not indexed and is
+// returned, with the reason; the others are.
+func (x *Index) Add(ctx context.Context, entries []Entry) ([]Unreadable, error) {
 	if len(entries) == 0 {
-		return nil
+		return nil, nil
 	}
 	tx, err := x.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("index: %w", err)
+		return nil, fmt.Errorf("index: %w", err)
 	}
 	defer tx.Rollback()
 	st, err := tx.PrepareContext(ctx, insertSQL)
 	if err != nil {
-		return fmt.Errorf("index: %w", err)
+		return nil, fmt.Errorf("index: %w", err)
 	}
 	defer st.Close()
-	for _, en := range entries {
+	var bad []Unreadable
+	for i, en := range entries {
 		ev, err := event.Parse(en.Line)
 		if err != nil {
-			return fmt.Errorf("%w: seq %d: %v", ErrUnreadable, en.Seq, err)
+			bad = append(bad, Unreadable{Index: i, Err: fmt.Errorf("index: seq %d: the entry line cannot be read: %w", en.Seq, err)})
+			continue
 		}
 		if _, err := st.ExecContext(ctx, int64(en.Seq), ev.ID, micros(ev.Time), micros(ev.ReceivedAt), ev.Action,
 			null(ev.Category), null(ev.Outcome), null(ev.Actor.Type), null(ev.Actor.ID), null(ev.Actor.Name),
 			null(ev.Target.Type), null(ev.Target.ID), null(ev.OrgID), null(ev.RequestID), null(ev.CorrelationID),
 			en.Line); err != nil {
-			return fmt.Errorf("index: seq %d: %w", en.Seq, err)
+			return nil, fmt.Errorf("index: seq %d: %w", en.Seq, err)
 		}
 	}
 	next := int64(entries[len(entries)-1].Seq + 1)
 	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = max(value, ?) WHERE key = 'next'`, next); err != nil {
-		return fmt.Errorf("index: %w", err)
+		return nil, fmt.Errorf("index: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("index: %w", err)
+		return nil, fmt.Errorf("index: %w", err)
 	}
-	return nil
+	return bad, nil
 }
 
 // insertSQL adds one row; a row already there is kept.

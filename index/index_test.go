@@ -15,6 +15,27 @@ import (
 	"github.com/keeptrusts/kt/ledger"
 )
 
+// body returns the body of event i: actors, actions and targets cycle so
+// that filters have known answers.
+func body(tb testing.TB, i int) []byte {
+	actions := []string{"config.update", "config.delete", "member.role_assign", "policy.update"}
+	m := map[string]any{
+		"id": fmt.Sprintf("ev-%07d", i), "time": t0.Add(time.Duration(i) * time.Second).Format(ledger.TimeFormat),
+		"received_at": t0.Add(time.Duration(i)*time.Second + time.Millisecond).Format(ledger.TimeFormat),
+		"action":      actions[i%len(actions)], "category": "configuration", "outcome": "success",
+		"actor":   map[string]any{"type": "user", "id": fmt.Sprintf("usr_%d", i%7), "name": fmt.Sprintf("user%d@acme.example", i%7)},
+		"target":  map[string]any{"type": "gateway", "id": fmt.Sprintf("gw-%d", i%11)},
+		"org_id":  "org_acme",
+		"changes": map[string]any{"before": map[string]any{"rpm": i}, "after": map[string]any{"rpm": i + 1}},
+	}
+	if i%3 == 0 {
+		m["correlation_id"] = fmt.Sprintf("corr-%d", i/30)
+	}
+	b, err := json.Marshal(m) // sorted keys: canonical enough for a test line
+	require.NoError(tb, err)
+	return b
+}
+
 // entries returns n signed, chained entry lines from seq from on: actors,
 // actions and targets cycle so that filters have known answers.
 func entries(tb testing.TB, from, n int) []Entry {
@@ -23,25 +44,10 @@ func entries(tb testing.TB, from, n int) []Entry {
 	require.NoError(tb, err)
 	s, err := ledger.NewSigner(key)
 	require.NoError(tb, err)
-	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	actions := []string{"config.update", "config.delete", "member.role_assign", "policy.update"}
 	var prev ledger.Hash
 	out := make([]Entry, 0, n)
 	for i := from; i < from+n; i++ {
-		body := map[string]any{
-			"id": fmt.Sprintf("ev-%07d", i), "time": t0.Add(time.Duration(i) * time.Second).Format(ledger.TimeFormat),
-			"received_at": t0.Add(time.Duration(i)*time.Second + time.Millisecond).Format(ledger.TimeFormat),
-			"action":      actions[i%len(actions)], "category": "configuration", "outcome": "success",
-			"actor":   map[string]any{"type": "user", "id": fmt.Sprintf("usr_%d", i%7), "name": fmt.Sprintf("user%d@acme.example", i%7)},
-			"target":  map[string]any{"type": "gateway", "id": fmt.Sprintf("gw-%d", i%11)},
-			"org_id":  "org_acme",
-			"changes": map[string]any{"before": map[string]any{"rpm": i}, "after": map[string]any{"rpm": i + 1}},
-		}
-		if i%3 == 0 {
-			body["correlation_id"] = fmt.Sprintf("corr-%d", i/30)
-		}
-		b, err := json.Marshal(body) // sorted keys: canonical enough for a test line
-		require.NoError(tb, err)
+		b := body(tb, i)
 		e := &ledger.Entry{Seq: uint64(i), PrevHash: prev, Body: b}
 		e.Hash = e.ComputeHash()
 		e.Sig, e.KeyID = s.SignHash(e.Hash), s.KeyID()
@@ -61,8 +67,10 @@ func TestAddIsIdempotentAndKeepsNext(t *testing.T) {
 	assert.Equal(t, uint64(0), next)
 
 	es := entries(t, 0, 500)
-	require.NoError(t, x.Add(ctx, es[:300]))
-	require.NoError(t, x.Add(ctx, es[200:])) // 200..299 again: kept once
+	_, err = x.Add(ctx, es[:300])
+	require.NoError(t, err)
+	_, err = x.Add(ctx, es[200:]) // 200..299 again: kept once
+	require.NoError(t, err)
 	next, err = x.Next(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(500), next)
@@ -92,30 +100,41 @@ func TestAddIsIdempotentAndKeepsNext(t *testing.T) {
 	assert.Equal(t, uint64(500), next)
 }
 
-func TestAddRefusesAnUnreadableLineWhole(t *testing.T) {
+func TestAddSkipsAnUnreadableLineAndNamesIt(t *testing.T) {
 	x, err := Open(filepath.Join(t.TempDir(), "events.db"))
 	require.NoError(t, err)
 	defer x.Close()
 	ctx := context.Background()
 	es := entries(t, 0, 3)
 	es[1].Line = []byte(`{"seq":1,"id":"x`)
-	err = x.Add(ctx, es)
-	require.ErrorIs(t, err, ErrUnreadable)
-	assert.Contains(t, err.Error(), "seq 1")
+	bad, err := x.Add(ctx, es)
+	require.NoError(t, err)
+	require.Len(t, bad, 1)
+	assert.Equal(t, 1, bad[0].Index)
+	assert.ErrorContains(t, bad[0].Err, "seq 1")
 	next, err := x.Next(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, uint64(0), next, "nothing of the call was written")
+	assert.Equal(t, uint64(3), next, "the others are indexed")
+	var n int
+	require.NoError(t, x.db.QueryRow(`SELECT count(*) FROM events`).Scan(&n))
+	assert.Equal(t, 2, n)
 }
 
-func TestOpenRefusesAnUnknownSchema(t *testing.T) {
+func TestOpenMakesAnIndexOfAnotherVersionAnew(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.db")
 	x, err := Open(path)
+	require.NoError(t, err)
+	_, err = x.Add(context.Background(), entries(t, 0, 10))
 	require.NoError(t, err)
 	_, err = x.db.Exec(`PRAGMA user_version = 99`)
 	require.NoError(t, err)
 	require.NoError(t, x.Close())
-	_, err = Open(path)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "schema version 99")
-	assert.Contains(t, err.Error(), "kt reindex")
+
+	x, err = Open(path)
+	require.NoError(t, err)
+	defer x.Close()
+	assert.Contains(t, x.Reset, "schema version 99")
+	next, err := x.Next(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, uint64(0), next, "empty: rebuilt from the ledger")
 }

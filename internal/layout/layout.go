@@ -9,6 +9,8 @@
 //	  cursors/<type>.<name>.cursor   each sink's cursor (queue.Cursors)
 //	  sinks/<type>.<name>/           a sink's own files: dead-letter.ndjson
 //	  sources/<type>/<name>/         a source's own files: positions.json, dead-letter.ndjson (file source)
+//	  index/                         the query index (package index): events.db and its WAL, dead-letter.ndjson;
+//	                                 a view of the ledger, rebuilt from it when deleted
 //	  out/                           the embedded default's file sink output
 //
 // Every directory is created with mode 0700 and made durable (see
@@ -45,3 +47,11 @@ func SinkDeadLetter(dataDir, typ, name string) string {
 
 // Source is the directory of the source typ/name.
 func Source(dataDir, typ, name string) string { return filepath.Join(dataDir, "sources", typ, name) }
+
+// Index is the query index database (package index).
+func Index(dataDir string) string { return filepath.Join(dataDir, "index", "events.db") }
+
+// IndexDeadLetter is where the index parks an entry it cannot read.
+func IndexDeadLetter(dataDir string) string {
+	return filepath.Join(dataDir, "index", "dead-letter.ndjson")
+}

@@ -1,0 +1,24 @@
+package index
+
+import "time"
+
+// Filter selects events of the index. Zero fields select everything; set
+// fields must all match (AND). String matches are exact and
+// case-sensitive, except Action with a trailing ".*" (a prefix: "config.*"
+// matches "config.update" and "config.rules.delete", not "configx") and
+// Actor (the actor's id or name).
+type Filter struct {
+	Actor      string    // actor id or name
+	ActorType  string    // user, api_token, system (as recorded)
+	Action     string    // exact, or a prefix ending in ".*"
+	Category   string    // category
+	TargetType string    // target type
+	TargetID   string    // target id
+	Outcome    string    // success, failure, ...
+	Org        string    // org_id
+	From       time.Time // inclusive; the event's time
+	To         time.Time // exclusive
+	// Text is free text: every word must appear in the event's actor
+	// names, action, target or changed paths (not yet used by Query).
+	Text string
+}

@@ -1,0 +1,167 @@
+package index
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The fields of entry i of entries(), for the expected answers.
+var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+func entryAction(i int) string {
+	return []string{"config.update", "config.delete", "member.role_assign", "policy.update"}[i%4]
+}
+func entryActor(i int) (id, name string) {
+	return fmt.Sprintf("usr_%d", i%7), fmt.Sprintf("user%d@acme.example", i%7)
+}
+func entryTarget(i int) string  { return fmt.Sprintf("gw-%d", i%11) }
+func entryTime(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }
+
+func openFilled(t *testing.T, n int) *Index {
+	t.Helper()
+	x, err := Open(filepath.Join(t.TempDir(), "events.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { x.Close() })
+	es := entries(t, 0, n)
+	for lo := 0; lo < n; lo += 250 {
+		_, err := x.Add(context.Background(), es[lo:min(lo+250, n)])
+		require.NoError(t, err)
+	}
+	return x
+}
+
+// all pages through a listing and returns the seqs in order.
+func all(t *testing.T, x *Index, f Filter, limit int, oldest bool) []uint64 {
+	t.Helper()
+	var got []uint64
+	p := Page{Limit: limit, Oldest: oldest}
+	for range 10000 {
+		res, err := x.Query(context.Background(), f, p)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(res.Rows), limit)
+		for _, r := range res.Rows {
+			got = append(got, r.Seq)
+		}
+		if res.Next == "" {
+			return got
+		}
+		require.Len(t, res.Rows, limit, "a page with a next cursor is full")
+		p.Cursor = res.Next
+	}
+	t.Fatal("listing never ended")
+	return nil
+}
+
+func TestQueryFiltersHaveKnownAnswers(t *testing.T) {
+	const n = 1000
+	x := openFilled(t, n)
+	cases := []struct {
+		name string
+		f    Filter
+		want func(i int) bool
+	}{
+		{"everything", Filter{}, func(int) bool { return true }},
+		{"actor id", Filter{Actor: "usr_3"}, func(i int) bool { id, _ := entryActor(i); return id == "usr_3" }},
+		{"actor name", Filter{Actor: "user5@acme.example"}, func(i int) bool { _, nm := entryActor(i); return nm == "user5@acme.example" }},
+		{"actor type", Filter{ActorType: "user"}, func(int) bool { return true }},
+		{"actor type none", Filter{ActorType: "system"}, func(int) bool { return false }},
+		{"action exact", Filter{Action: "config.delete"}, func(i int) bool { return entryAction(i) == "config.delete" }},
+		{"action prefix", Filter{Action: "config.*"}, func(i int) bool { a := entryAction(i); return a == "config.update" || a == "config.delete" }},
+		{"action prefix is not a substring", Filter{Action: "onfig.*"}, func(int) bool { return false }},
+		{"target", Filter{TargetType: "gateway", TargetID: "gw-4"}, func(i int) bool { return entryTarget(i) == "gw-4" }},
+		{"target type other", Filter{TargetType: "policy"}, func(int) bool { return false }},
+		{"category and outcome", Filter{Category: "configuration", Outcome: "success"}, func(int) bool { return true }},
+		{"org", Filter{Org: "org_other"}, func(int) bool { return false }},
+		{"from inclusive, to exclusive", Filter{From: entryTime(100), To: entryTime(200)}, func(i int) bool { return i >= 100 && i < 200 }},
+		{"all of them", Filter{Actor: "usr_2", Action: "config.*", From: entryTime(50), To: entryTime(900)},
+			func(i int) bool {
+				id, _ := entryActor(i)
+				return id == "usr_2" && entryAction(i)[:7] == "config." && i >= 50 && i < 900
+			}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var want []uint64
+			for i := n - 1; i >= 0; i-- {
+				if c.want(i) {
+					want = append(want, uint64(i))
+				}
+			}
+			got := all(t, x, c.f, 37, false)
+			assert.Equal(t, want, got, "newest first")
+			slices.Reverse(want)
+			got = all(t, x, c.f, 50, true)
+			assert.Equal(t, want, got, "oldest first")
+		})
+	}
+}
+
+func TestQueryRowsCarryTheLedgerLine(t *testing.T) {
+	x := openFilled(t, 20)
+	res, err := x.Query(context.Background(), Filter{}, Page{Limit: 5})
+	require.NoError(t, err)
+	require.Len(t, res.Rows, 5)
+	es := entries(t, 0, 20)
+	assert.Equal(t, uint64(19), res.Rows[0].Seq)
+	assert.Equal(t, string(es[19].Line)[:40], string(res.Rows[0].Line)[:40], "the line starts with the ledger fields")
+
+	r, ok, err := x.Get(context.Background(), "ev-0000007")
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, uint64(7), r.Seq)
+	_, ok, err = x.Get(context.Background(), "nope")
+	require.NoError(t, err)
+	assert.False(t, ok)
+}
+
+func TestQueryPagingStaysStableWhileEventsArrive(t *testing.T) {
+	x := openFilled(t, 300)
+	ctx := context.Background()
+	first, err := x.Query(ctx, Filter{}, Page{Limit: 100})
+	require.NoError(t, err)
+	require.NotEmpty(t, first.Next)
+	// 200 newer events arrive between two pages.
+	_, err = x.Add(ctx, entries(t, 300, 200))
+	require.NoError(t, err)
+	var got []uint64
+	for _, r := range first.Rows {
+		got = append(got, r.Seq)
+	}
+	p := Page{Limit: 100, Cursor: first.Next}
+	for {
+		res, err := x.Query(ctx, Filter{}, p)
+		require.NoError(t, err)
+		for _, r := range res.Rows {
+			got = append(got, r.Seq)
+		}
+		if res.Next == "" {
+			break
+		}
+		p.Cursor = res.Next
+	}
+	var want []uint64
+	for i := 299; i >= 0; i-- {
+		want = append(want, uint64(i))
+	}
+	assert.Equal(t, want, got, "the pages after the first go on where it ended: no event twice, none skipped")
+}
+
+func TestQueryRefusesBadPages(t *testing.T) {
+	x := openFilled(t, 3)
+	ctx := context.Background()
+	for _, c := range []string{"x", "dDEyMw", "!!!", "dDEuczE" + "AAAA"} {
+		_, err := x.Query(ctx, Filter{}, Page{Cursor: c})
+		assert.ErrorIs(t, err, ErrBadCursor, c)
+	}
+	_, err := x.Query(ctx, Filter{}, Page{Limit: MaxLimit + 1})
+	assert.ErrorContains(t, err, "limit")
+	_, err = x.Query(ctx, Filter{}, Page{Limit: -1})
+	assert.ErrorContains(t, err, "limit")
+}
