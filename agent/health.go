@@ -134,11 +134,11 @@ func (d *daemon) watchLedger() {
 	})
 }
 
-// watchSink watches a sink through its cursor: it progresses when the
+// watchEngine watches a sink (or the index, kind "index") through its cursor: it progresses when the
 // cursor moves, and has work while the ledger holds entries past it.
-func (d *daemon) watchSink(name string, next func() uint64) {
+func (d *daemon) watchEngine(kind, name string, next func() uint64) {
 	led := d.led
-	d.mon.watch("sink", name, func() progress {
+	d.mon.watch(kind, name, func() progress {
 		n, size := next(), led.Size()
 		return progress{count: n, waiting: size - min(size, n), unit: "entries"}
 	})

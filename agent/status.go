@@ -24,11 +24,19 @@ func (d *daemon) status() query.Status {
 	s.Sinks = []query.SinkStatus{}
 	for _, e := range d.sinks {
 		es := e.Stats()
+		kind := "sink"
+		if e == d.idxEngine {
+			kind = "index"
+		}
 		ss := query.SinkStatus{Name: e.Name(), Type: e.Type(), Next: es.Next, LagEntries: size - min(size, es.Next),
 			Sent: es.Sent, Retried: es.Retried, Failed: es.Failed, DeadLettered: es.DeadLettered, InFlight: es.InFlight,
-			LastError: es.LastError, LastErrorTime: es.LastErrorTime, Stalled: d.mon.isStalled("sink", e.Name())}
+			LastError: es.LastError, LastErrorTime: es.LastErrorTime, Stalled: d.mon.isStalled(kind, e.Name())}
 		if !es.Oldest.IsZero() {
 			ss.LagSeconds = now.Sub(es.Oldest).Seconds()
+		}
+		if kind == "index" {
+			s.Index = &ss
+			continue
 		}
 		s.Sinks = append(s.Sinks, ss)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/keeptrusts/kt/index"
 	"github.com/keeptrusts/kt/ingest"
 	"github.com/keeptrusts/kt/internal/layout"
 	"github.com/keeptrusts/kt/pipeline"
@@ -30,6 +31,8 @@ type daemon struct {
 	sinks     []*sinks.Engine
 	sources   []sources.Source
 	api       *query.Server
+	idx       *index.Index // the query index; nil without a query API
+	idxEngine *sinks.Engine // the Engine that feeds idx (also in sinks)
 	reg       *prometheus.Registry
 	mon       *monitor
 	addrs     Addrs
@@ -40,6 +43,9 @@ type daemon struct {
 func (d *daemon) close() {
 	for _, e := range d.sinks {
 		e.Close()
+	}
+	if d.idx != nil {
+		d.idx.Close()
 	}
 	if d.cursors != nil {
 		d.cursors.Close()
@@ -136,10 +142,22 @@ func wire(cfg *Config, opt Options) (*daemon, error) {
 	}
 	d.registerHealthMetrics()
 	if cfg.QueryAPI != nil {
+		// The query index follows the ledger like a sink, with its own
+		// cursor; status shows it apart from the sinks, as "index".
+		if d.idx, err = index.Open(layout.Index(cfg.DataDir)); err != nil {
+			return d, err
+		}
+		if d.idx.Reset != "" {
+			log.Warn("query index: " + d.idx.Reset)
+		}
+		if d.idxEngine, err = d.addEngine("index", index.Delivery(cfg.DataDir), d.idx.Transport()); err != nil {
+			return d, err
+		}
 		d.api, err = query.New(query.Options{Listener: cfg.QueryAPI.Config, Token: cfg.QueryAPI.Token, Registry: d.reg, Logger: log,
 			Ready:  d.readiness,
 			Status: d.status,
 			Routes: d.damageRoutes(),
+			Index:  d.idx,
 		})
 		if err != nil {
 			return d, err
@@ -160,15 +178,22 @@ func (d *daemon) addSink(sb SinkBlock) error {
 	if err != nil {
 		return err
 	}
+	_, err = d.addEngine("sink", dl, t)
+	return err
+}
+
+// addEngine makes the Engine that drives t with the settings dl, and
+// registers its metrics and its stall watch as a kind ("sink", "index").
+func (d *daemon) addEngine(kind string, dl sinks.Delivery, t sinks.Transport) (*sinks.Engine, error) {
 	e, err := sinks.NewEngine(dl, d.led, d.cursors, t, d.log)
 	if err != nil {
 		t.Close()
-		return err
+		return nil, err
 	}
 	d.sinks = append(d.sinks, e)
 	registerEngineMetrics(d.reg, dl, e, d.led)
-	d.watchSink(e.Name(), e.Next)
-	return nil
+	d.watchEngine(kind, e.Name(), e.Next)
+	return e, nil
 }
 
 // addSource makes the source of block sb, which appends through norm, and

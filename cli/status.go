@@ -164,6 +164,15 @@ func printStatus(w io.Writer, st query.Status) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", s.Name, s.Type, s.LagEntries,
 			(time.Duration(s.LagSeconds * float64(time.Second))).Round(time.Second), s.Sent, s.Retried, s.Failed, s.DeadLettered, state(s.Stalled), last)
 	}
+	if ix := st.Index; ix != nil {
+		fmt.Fprintln(tw, "\nINDEX\tLAG\tLAG AGE\tINDEXED\tDEAD-LETTERED\tSTATE\tLAST ERROR")
+		last := "-"
+		if ix.LastError != "" {
+			last = fmt.Sprintf("%s ago: %s", st.Time.Sub(ix.LastErrorTime).Round(time.Second), ix.LastError)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%s\n", ix.Name, ix.LagEntries,
+			(time.Duration(ix.LagSeconds * float64(time.Second))).Round(time.Second), ix.Next, ix.DeadLettered, state(ix.Stalled), last)
+	}
 	tw.Flush()
 }
 

@@ -95,13 +95,14 @@ type Index struct {
 // Open opens the index database at path, creating it (and its folder,
 // 0700) if it is not there. A database of another schema version (one
 // this kt did not write) is deleted and made anew, empty: the index is a
-// view, and Next 0 has it rebuilt from the ledger; Reset says why.
+// view, and Next 0 has it rebuilt from the ledger; Reset says why. So is
+// a database file SQLite finds damaged.
 func Open(path string) (*Index, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("index: %w", err)
 	}
 	x, err := open(path)
-	if errors.Is(err, errOtherVersion) {
+	if errors.Is(err, errOtherVersion) || corrupt(err) {
 		why := err
 		for _, p := range []string{path, path + "-wal", path + "-shm"} {
 			if rerr := os.Remove(p); rerr != nil && !os.IsNotExist(rerr) {
@@ -127,6 +128,21 @@ func open(path string) (*Index, error) {
 		return nil, fmt.Errorf("index: %s: %w", path, err)
 	}
 	return x, nil
+}
+
+// corrupt says whether err is SQLite's report of a damaged database file
+// (SQLITE_CORRUPT, SQLITE_NOTADB): the index is made anew rather than
+// stopping the agent.
+func corrupt(err error) bool {
+	var c interface{ Code() int }
+	if !errors.As(err, &c) {
+		return false
+	}
+	switch c.Code() & 0xff {
+	case 11, 26: // SQLITE_CORRUPT, SQLITE_NOTADB
+		return true
+	}
+	return false
 }
 
 // errOtherVersion is a database of a schema version this kt does not know.

@@ -1,10 +1,12 @@
 package index
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -137,4 +139,16 @@ func TestOpenMakesAnIndexOfAnotherVersionAnew(t *testing.T) {
 	next, err := x.Next(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, uint64(0), next, "empty: rebuilt from the ledger")
+}
+
+func TestOpenMakesADamagedIndexAnew(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	require.NoError(t, os.WriteFile(path, bytes.Repeat([]byte("not a database "), 300), 0o600))
+	x, err := Open(path)
+	require.NoError(t, err)
+	defer x.Close()
+	assert.Contains(t, x.Reset, "not a database")
+	next, err := x.Next(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, uint64(0), next)
 }

@@ -5,8 +5,9 @@
 //	GET /readyz    200 once the ledger is open and every source is taking input, else 503
 //	GET /metrics   Prometheus text format
 //	GET /v1/status the agent's state as JSON: ledger, sources, sinks (what `kt status` prints)
+//	GET /v1/events, /v1/events/{id}  the events of the query index (events.go)
 //
-// When a token is configured, /metrics, /v1/status and the extra routes
+// When a token is configured, /metrics and every /v1/ route
 // need "Authorization: Bearer <token>" (the scheme in any case); the
 // health endpoints stay open for probes. With tls.client_ca_file, every
 // connection needs a client certificate signed by it. Refused requests are
@@ -25,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/keeptrusts/kt/index"
 	"github.com/keeptrusts/kt/internal/listener"
 )
 
@@ -47,6 +49,9 @@ type Options struct {
 	// "POST /v1/damage/ack") -> handler, behind the same authentication
 	// as /v1/status. A pattern that conflicts with another is an error.
 	Routes map[string]http.Handler
+	// Index answers GET /v1/events and /v1/events/{id} (events.go); nil =
+	// those routes answer 404.
+	Index  *index.Index
 	Logger *slog.Logger // nil = discard
 }
 
@@ -92,6 +97,10 @@ func New(o Options) (*Server, error) {
 			enc.SetIndent("", "  ")
 			_ = enc.Encode(o.Status())
 		})))
+	}
+	if o.Index != nil {
+		mux.Handle("GET /v1/events", authed(eventsHandler(o.Index)))
+		mux.Handle("GET /v1/events/{id}", authed(eventHandler(o.Index)))
 	}
 	for pattern, h := range o.Routes {
 		if err := handle(mux, pattern, authed(h)); err != nil {

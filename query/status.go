@@ -20,6 +20,9 @@ type Status struct {
 	Ledger   LedgerStatus   `json:"ledger"`
 	Sinks    []SinkStatus   `json:"sinks"`
 	Sources  []SourceStatus `json:"sources"`
+	// Index is the query index, which follows the ledger like a sink (its
+	// Name "query", Type "index"); nil without a query API.
+	Index *SinkStatus `json:"index,omitempty"`
 }
 
 // LedgerStatus is the ledger part of Status.

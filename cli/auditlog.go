@@ -1,0 +1,221 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keeptrusts/kt/event"
+)
+
+func newAuditLogCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "audit-log",
+		Short: "List and show the recorded events (from the agent's query index)",
+		Long: `Client commands of the query API: the agent's index of every ledger entry.
+Every event printed with -o json or -o ndjson is the ledger's line, byte for
+byte, with its ledger fields (seq, prev_hash, hash, sig, key_id).`,
+	}
+	cmd.AddCommand(newAuditLogListCmd(), newAuditLogShowCmd())
+	return cmd
+}
+
+// listFlags are the filters of `kt audit-log list`, by query parameter.
+var listFlags = []struct{ flag, param, usage string }{
+	{"actor", "actor", "actor id or name"},
+	{"actor-type", "actor_type", "user, api_token or system"},
+	{"action", "action", "action, or a prefix such as config.*"},
+	{"category", "category", "category"},
+	{"target-type", "target_type", "target type"},
+	{"target-id", "target_id", "target id"},
+	{"outcome", "outcome", "outcome"},
+	{"org", "org", "org id"},
+	{"from", "from", "from this time (inclusive): RFC 3339, or a date (YYYY-MM-DD, a day in --tz)"},
+	{"to", "to", "before this time (exclusive): RFC 3339, or a date"},
+	{"tz", "tz", "IANA time zone of dates (default UTC), such as Europe/Berlin"},
+}
+
+func newAuditLogListCmd() *cobra.Command {
+	var af apiFlags
+	vals := make([]string, len(listFlags))
+	var limit int
+	var all, oldest bool
+	var output string
+	cmd := &cobra.Command{
+		Use:   "list [SEARCH] [filters] [--limit N | --all] [--oldest] [-o table|json|ndjson]",
+		Short: "List events, newest first, by filters or a search string",
+		Long: `List events, newest first (--oldest: oldest first). Filter with the flags, or
+with one search string, such as
+
+  kt audit-log list 'actor:alice@acme.example action:config.* created:2026-01-01..2026-03-31'
+
+(docs/QUERY.md has the grammar). --limit gives one page (default 50); --all
+pages through every match.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "table" && output != "json" && output != "ndjson" {
+				return &ExitError{Code: 2, Err: fmt.Errorf("-o %q: use table, json or ndjson", output)}
+			}
+			q := url.Values{}
+			for i, lf := range listFlags {
+				if vals[i] != "" {
+					q.Set(lf.param, vals[i])
+				}
+			}
+			if len(args) == 1 {
+				q.Set("search", args[0])
+			}
+			if oldest {
+				q.Set("order", "oldest")
+			}
+			if !all {
+				q.Set("limit", strconv.Itoa(limit))
+			} else {
+				q.Set("limit", "1000")
+			}
+			out := cmd.OutOrStdout()
+			var events []json.RawMessage
+			for {
+				var page struct {
+					Events     []json.RawMessage `json:"events"`
+					NextCursor string            `json:"next_cursor"`
+				}
+				if err := af.get("/v1/events?"+q.Encode(), &page); err != nil {
+					return &ExitError{Code: 2, Err: err}
+				}
+				if output == "ndjson" {
+					for _, e := range page.Events {
+						out.Write(append(e, '\n'))
+					}
+				} else {
+					events = append(events, page.Events...)
+				}
+				if !all || page.NextCursor == "" {
+					break
+				}
+				q.Set("cursor", page.NextCursor)
+			}
+			switch output {
+			case "ndjson":
+				return nil
+			case "json":
+				return writeJSONEvents(out, events)
+			}
+			return writeEventTable(out, events)
+		},
+	}
+	for i, lf := range listFlags {
+		cmd.Flags().StringVar(&vals[i], lf.flag, "", lf.usage)
+	}
+	cmd.Flags().IntVar(&limit, "limit", 50, "events to list (1 to 1000)")
+	cmd.Flags().BoolVar(&all, "all", false, "list every match, page after page")
+	cmd.Flags().BoolVar(&oldest, "oldest", false, "oldest first")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json or ndjson")
+	af.add(cmd)
+	return cmd
+}
+
+func newAuditLogShowCmd() *cobra.Command {
+	var af apiFlags
+	var output string
+	cmd := &cobra.Command{
+		Use:   "show ID [-o pretty|json]",
+		Short: "Show one event with its ledger fields",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var line json.RawMessage
+			if err := af.get("/v1/events/"+url.PathEscape(args[0]), &line); err != nil {
+				return &ExitError{Code: 2, Err: err}
+			}
+			out := cmd.OutOrStdout()
+			switch output {
+			case "json":
+				_, err := out.Write(append(line, '\n'))
+				return err
+			case "pretty":
+				var b bytes.Buffer
+				if err := json.Indent(&b, line, "", "  "); err != nil {
+					return err
+				}
+				b.WriteByte('\n')
+				_, err := out.Write(b.Bytes())
+				return err
+			}
+			return &ExitError{Code: 2, Err: fmt.Errorf("-o %q: use pretty or json", output)}
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "pretty", "pretty (indented) or json (the ledger line as it is)")
+	af.add(cmd)
+	return cmd
+}
+
+// writeJSONEvents writes {"events":[...]} with each line as it is.
+func writeJSONEvents(w io.Writer, events []json.RawMessage) error {
+	var b bytes.Buffer
+	b.WriteString(`{"events":[`)
+	for i, e := range events {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		b.Write(e)
+	}
+	b.WriteString("]}\n")
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// writeEventTable writes one row an event: time (UTC), actor with its
+// type, action, target, outcome, id, seq.
+func writeEventTable(w io.Writer, events []json.RawMessage) error {
+	if len(events) == 0 {
+		fmt.Fprintln(w, "no events match")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME (UTC)\tACTOR\tACTION\tTARGET\tOUTCOME\tID\tSEQ")
+	for _, raw := range events {
+		ev, err := event.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("an event the API sent cannot be read: %w", err)
+		}
+		actor := ev.Actor.Name
+		if actor == "" {
+			actor = ev.Actor.ID
+		}
+		if ev.Actor.Type != "" {
+			actor += " [" + ev.Actor.Type + "]"
+		}
+		target := ev.Target.Type
+		if ev.Target.ID != "" {
+			target += "/" + ev.Target.ID
+		}
+		tm := ""
+		if !ev.Time.IsZero() {
+			tm = ev.Time.UTC().Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", tm, clean(actor), clean(ev.Action), clean(target), clean(ev.Outcome), clean(ev.ID), ev.Seq)
+	}
+	return tw.Flush()
+}
+
+// clean keeps a value to one printable line of at most 60 characters, so
+// that what a producer recorded cannot move the terminal's cursor or
+// colours.
+func clean(s string) string {
+	r := []rune(s)
+	for i, c := range r {
+		if c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) {
+			r[i] = '?'
+		}
+	}
+	if len(r) > 60 {
+		r = append(r[:59], '…')
+	}
+	return string(r)
+}

@@ -1,0 +1,223 @@
+package query
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+	_ "time/tzdata" // tz= names work on a host without zoneinfo
+
+	"github.com/keeptrusts/kt/index"
+)
+
+// The events API: listing and lookup, answered from the query index.
+//
+//	GET /v1/events?actor=&actor_type=&action=&category=&target_type=&target_id=&outcome=&org=
+//	              &from=&to=&tz=&search=&limit=&cursor=&order=
+//	GET /v1/events/{id}
+//
+// A listing answers
+//
+//	{"events":[<entry>,...],"next_cursor":"<opaque>"}
+//
+// where each <entry> is the ledger's line of the event, byte for byte: the
+// event with its ledger fields (seq, prev_hash, hash, sig, key_id), which
+// a client can check with the public key. next_cursor is absent on the
+// last page; give it back as cursor= for the next one.
+
+// eventsHandler serves GET /v1/events.
+func eventsHandler(x *index.Index) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, p, err := listingParams(r.URL.Query())
+		if err != nil {
+			badRequest(w, err)
+			return
+		}
+		res, err := x.Query(r.Context(), f, p)
+		if errors.Is(err, index.ErrBadCursor) {
+			badRequest(w, &paramError{"cursor", "not a cursor this API gave"})
+			return
+		}
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "", err.Error())
+			return
+		}
+		var b bytes.Buffer
+		b.WriteString(`{"events":[`)
+		for i, row := range res.Rows {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.Write(row.Line)
+		}
+		b.WriteByte(']')
+		if res.Next != "" {
+			b.WriteString(`,"next_cursor":`)
+			b.WriteString(strconv.Quote(res.Next))
+		}
+		b.WriteString("}\n")
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(b.Bytes())
+	})
+}
+
+// eventHandler serves GET /v1/events/{id}: the entry's line.
+func eventHandler(x *index.Index) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		row, ok, err := x.Get(r.Context(), id)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "", err.Error())
+			return
+		}
+		if !ok {
+			writeError(w, http.StatusNotFound, "id", fmt.Sprintf("no event with id %q in the index", id))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(append(row.Line, '\n'))
+	})
+}
+
+// paramError names the query parameter that is wrong.
+type paramError struct {
+	param, why string
+}
+
+func (e *paramError) Error() string { return fmt.Sprintf("parameter %q: %s", e.param, e.why) }
+
+func badRequest(w http.ResponseWriter, err error) {
+	var pe *paramError
+	if errors.As(err, &pe) {
+		writeError(w, http.StatusBadRequest, pe.param, err.Error())
+		return
+	}
+	writeError(w, http.StatusBadRequest, "", err.Error())
+}
+
+// writeError answers {"error": msg, "parameter": param}.
+func writeError(w http.ResponseWriter, code int, param, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	b := []byte(`{"error":` + strconv.Quote(msg))
+	if param != "" {
+		b = append(b, `,"parameter":`+strconv.Quote(param)...)
+	}
+	w.Write(append(b, "}\n"...))
+}
+
+// listingParams reads the parameters of a listing. Every parameter may be
+// given once; an unknown one is refused (a typo must not widen a search).
+func listingParams(q url.Values) (index.Filter, index.Page, error) {
+	var f index.Filter
+	var p index.Page
+	known := map[string]*string{
+		"actor": &f.Actor, "actor_type": &f.ActorType, "action": &f.Action, "category": &f.Category,
+		"target_type": &f.TargetType, "target_id": &f.TargetID, "outcome": &f.Outcome, "org": &f.Org,
+	}
+	others := map[string]bool{"from": true, "to": true, "tz": true, "q": true, "search": true,
+		"limit": true, "cursor": true, "order": true}
+	for k, vs := range q {
+		if known[k] == nil && !others[k] {
+			return f, p, &paramError{k, "unknown parameter (known: actor, actor_type, action, category, target_type, target_id, outcome, org, from, to, tz, q, search, limit, cursor, order)"}
+		}
+		if len(vs) > 1 {
+			return f, p, &paramError{k, "given more than once"}
+		}
+	}
+	loc := time.UTC
+	if tz := q.Get("tz"); tz != "" {
+		l, err := time.LoadLocation(tz)
+		if err != nil || tz == "Local" {
+			return f, p, &paramError{"tz", fmt.Sprintf("%q is not an IANA time zone name (such as Europe/Berlin)", tz)}
+		}
+		loc = l
+	}
+	if s := q.Get("search"); s != "" {
+		sf, err := index.ParseSearch(s, loc)
+		if err != nil {
+			return f, p, &paramError{"search", err.Error()}
+		}
+		f = sf
+	}
+	for k, dst := range known {
+		v := q.Get(k)
+		if v == "" {
+			continue
+		}
+		if *dst != "" {
+			return f, p, &paramError{k, "also given in search="}
+		}
+		*dst = v
+	}
+	if f.ActorType != "" && f.ActorType != "user" && f.ActorType != "api_token" && f.ActorType != "system" {
+		return f, p, &paramError{"actor_type", fmt.Sprintf("%q is not user, api_token or system", f.ActorType)}
+	}
+	for _, b := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		v := q.Get(b.name)
+		if v == "" {
+			continue
+		}
+		if !b.dst.IsZero() {
+			return f, p, &paramError{b.name, "the time range is also given in search="}
+		}
+		t, err := parseTime(v, loc)
+		if err != nil {
+			return f, p, &paramError{b.name, err.Error()}
+		}
+		*b.dst = t
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		return f, p, &paramError{"to", fmt.Sprintf("%s is not after from (%s): the range is empty", f.To.Format(time.RFC3339Nano), f.From.Format(time.RFC3339Nano))}
+	}
+	if v := q.Get("q"); v != "" {
+		if f.Text != "" {
+			f.Text += " "
+		}
+		f.Text += v
+	}
+	if f.Text != "" {
+		param := "q"
+		if q.Get("q") == "" {
+			param = "search"
+		}
+		return f, p, &paramError{param, "free-text search is not available in this version; use the field filters"}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > index.MaxLimit {
+			return f, p, &paramError{"limit", fmt.Sprintf("%q is not a number from 1 to %d", v, index.MaxLimit)}
+		}
+		p.Limit = n
+	}
+	p.Cursor = q.Get("cursor")
+	switch o := q.Get("order"); o {
+	case "", "newest":
+	case "oldest":
+		p.Oldest = true
+	default:
+		return f, p, &paramError{"order", fmt.Sprintf("%q is not newest or oldest", o)}
+	}
+	return f, p, nil
+}
+
+// parseTime reads an RFC 3339 time, or a date (YYYY-MM-DD: its midnight
+// in loc).
+func parseTime(v string, loc *time.Location) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation(time.DateOnly, v, loc); err == nil {
+		return t, nil
+	}
+	if len(v) > 10 && (v[10] == 'T' || v[10] == 't') {
+		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time (2026-03-31T12:00:00Z, with its offset)", v)
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date (2026-03-31) or an RFC 3339 time", v)
+}

@@ -1,0 +1,181 @@
+package query
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keeptrusts/kt/index"
+	"github.com/keeptrusts/kt/ledger"
+)
+
+// eventsServer serves an index of n events: event i at 2026-03-01T10:00Z
+// plus i minutes, action config.update (even i) or member.role_assign,
+// actor usr_<i%3>. It returns the base URL.
+func eventsServer(t *testing.T, n int) (string, []string) {
+	t.Helper()
+	x, err := index.Open(filepath.Join(t.TempDir(), "events.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { x.Close() })
+	key, _, err := ledger.GenerateKey(rand.Reader, "kt-query-test")
+	require.NoError(t, err)
+	s, err := ledger.NewSigner(key)
+	require.NoError(t, err)
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	var es []index.Entry
+	var lines []string
+	var prev ledger.Hash
+	for i := range n {
+		action := "config.update"
+		if i%2 == 1 {
+			action = "member.role_assign"
+		}
+		body, err := json.Marshal(map[string]any{
+			"id": fmt.Sprintf("ev-%d", i), "time": t0.Add(time.Duration(i) * time.Minute).Format(ledger.TimeFormat),
+			"action": action, "category": "configuration", "outcome": "success",
+			"actor":  map[string]any{"type": "user", "id": fmt.Sprintf("usr_%d", i%3), "name": "a<b>&c"},
+			"target": map[string]any{"type": "gateway", "id": "gw-1"},
+		})
+		require.NoError(t, err)
+		e := &ledger.Entry{Seq: uint64(i), PrevHash: prev, Body: body}
+		e.Hash = e.ComputeHash()
+		e.Sig, e.KeyID = s.SignHash(e.Hash), s.KeyID()
+		prev = e.Hash
+		line := e.AppendLine(nil)
+		es = append(es, index.Entry{Seq: uint64(i), Line: line})
+		lines = append(lines, string(line))
+	}
+	_, err = x.Add(context.Background(), es)
+	require.NoError(t, err)
+	srv := start(t, Options{Listen: "127.0.0.1:0", Token: "tok", Registry: prometheus.NewRegistry(), Ready: func() string { return "" }, Index: x})
+	return "http://" + srv.Addr(), lines
+}
+
+type listing struct {
+	Events     []json.RawMessage `json:"events"`
+	NextCursor string            `json:"next_cursor"`
+}
+
+func list(t *testing.T, base string, q url.Values) (int, listing, string) {
+	t.Helper()
+	code, body := getAuth(t, base+"/v1/events?"+q.Encode(), "Bearer tok")
+	var l listing
+	if code == 200 {
+		require.NoError(t, json.Unmarshal([]byte(body), &l), body)
+	}
+	return code, l, body
+}
+
+func TestEventsListingFiltersAndPages(t *testing.T) {
+	base, lines := eventsServer(t, 30)
+	// Newest first, every line byte for byte (no HTML escaping of <, >, &).
+	code, l, _ := list(t, base, url.Values{"limit": {"7"}})
+	require.Equal(t, 200, code)
+	require.Len(t, l.Events, 7)
+	assert.Equal(t, lines[29], string(l.Events[0]))
+	var got []string
+	for {
+		for _, e := range l.Events {
+			got = append(got, string(e))
+		}
+		if l.NextCursor == "" {
+			break
+		}
+		code, l, _ = list(t, base, url.Values{"limit": {"7"}, "cursor": {l.NextCursor}})
+		require.Equal(t, 200, code)
+	}
+	require.Len(t, got, 30)
+	assert.Equal(t, lines[0], got[29])
+
+	// Filters: actor, action prefix, a date range in a time zone, oldest first.
+	code, l, body := list(t, base, url.Values{"actor": {"usr_1"}, "action": {"config.*"},
+		"from": {"2026-03-01T11:00:00+01:00"}, "to": {"2026-03-01T10:20:00Z"}, "order": {"oldest"}})
+	require.Equal(t, 200, code, body)
+	// i%3 == 1, i even, 0 <= i < 20: 4, 10, 16
+	require.Len(t, l.Events, 3)
+	assert.Equal(t, lines[4], string(l.Events[0]))
+	assert.Equal(t, lines[16], string(l.Events[2]))
+
+	// A date is a day in tz: 2026-03-01 in Tokyo ends at 15:00 UTC, after all 30.
+	code, l, _ = list(t, base, url.Values{"to": {"2026-03-01"}, "tz": {"Asia/Tokyo"}})
+	require.Equal(t, 200, code)
+	assert.Empty(t, l.Events, "before 2026-03-01 00:00 in Tokyo (Feb 28 15:00 UTC): nothing")
+
+	code, body = getAuth(t, base+"/v1/events/ev-5", "Bearer tok")
+	assert.Equal(t, 200, code)
+	assert.Equal(t, lines[5]+"\n", body)
+	code, body = getAuth(t, base+"/v1/events/nope", "Bearer tok")
+	assert.Equal(t, 404, code)
+	assert.Contains(t, body, `"parameter":"id"`)
+}
+
+func TestEventsListingRefusesBadParametersNamingThem(t *testing.T) {
+	base, _ := eventsServer(t, 3)
+	for _, c := range []struct {
+		q     url.Values
+		param string
+		want  string
+	}{
+		{url.Values{"actr": {"x"}}, "actr", "unknown parameter"},
+		{url.Values{"actor": {"a", "b"}}, "actor", "more than once"},
+		{url.Values{"from": {"yesterday"}}, "from", "not a date"},
+		{url.Values{"to": {"2026-03-01T10:00:00"}}, "to", "RFC 3339"},
+		{url.Values{"from": {"2026-03-02"}, "to": {"2026-03-01"}}, "to", "empty"},
+		{url.Values{"tz": {"Mars/Olympus"}}, "tz", "IANA"},
+		{url.Values{"limit": {"0"}}, "limit", "1 to 1000"},
+		{url.Values{"limit": {"1001"}}, "limit", "1 to 1000"},
+		{url.Values{"order": {"random"}}, "order", "newest or oldest"},
+		{url.Values{"cursor": {"bogus"}}, "cursor", "not a cursor"},
+		{url.Values{"actor_type": {"robot"}}, "actor_type", "user, api_token or system"},
+		{url.Values{"q": {"rate limit"}}, "q", "not available"},
+	} {
+		code, _, body := list(t, base, c.q)
+		assert.Equal(t, 400, code, "%v: %s", c.q, body)
+		assert.Contains(t, body, fmt.Sprintf(`"parameter":%q`, c.param), "%v", c.q)
+		assert.Contains(t, body, c.want, "%v", c.q)
+	}
+}
+
+func TestEventsNeedTheToken(t *testing.T) {
+	base, _ := eventsServer(t, 1)
+	for _, path := range []string{"/v1/events", "/v1/events/ev-0"} {
+		code, _ := getAuth(t, base+path, "")
+		assert.Equal(t, 401, code, path)
+		code, _ = getAuth(t, base+path, "Bearer wrong")
+		assert.Equal(t, 401, code, path)
+	}
+}
+
+func TestEventsSearchString(t *testing.T) {
+	base, lines := eventsServer(t, 30)
+	code, l, body := list(t, base, url.Values{"search": {`actor:usr_2 action:member.* created:2026-03-01T10:00:00Z..2026-03-01T10:11:00Z`}})
+	require.Equal(t, 200, code, body)
+	// i%3 == 2, i odd, minute 0..11 inclusive: 11, 5
+	require.Len(t, l.Events, 2)
+	assert.Equal(t, lines[11], string(l.Events[0]))
+	assert.Equal(t, lines[5], string(l.Events[1]))
+
+	code, _, body = list(t, base, url.Values{"search": {`colour:red`}})
+	assert.Equal(t, 400, code)
+	assert.Contains(t, body, `"parameter":"search"`)
+	assert.Contains(t, body, `unknown key \"colour\"`)
+
+	code, _, body = list(t, base, url.Values{"search": {`actor:usr_1`}, "actor": {"usr_2"}})
+	assert.Equal(t, 400, code)
+	assert.Contains(t, body, `"parameter":"actor"`)
+	assert.Contains(t, body, "also given in search=")
+
+	code, _, body = list(t, base, url.Values{"search": {`actor:usr_1 "rate limit"`}})
+	assert.Equal(t, 400, code)
+	assert.Contains(t, body, `"parameter":"search"`)
+	assert.Contains(t, body, "free-text search is not available")
+}
