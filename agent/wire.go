@@ -31,7 +31,7 @@ type daemon struct {
 	sinks     []*sinks.Engine
 	sources   []sources.Source
 	api       *query.Server
-	idx       *index.Index // the query index; nil without a query API
+	idx       *index.Index  // the query index; nil without a query API
 	idxEngine *sinks.Engine // the Engine that feeds idx (also in sinks)
 	reg       *prometheus.Registry
 	mon       *monitor
