@@ -75,6 +75,13 @@ func TestIntegrationAuditLogListing(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	assert.Equal(t, auth, splitLines(stdout), "the search string")
 
+	// Free text: the words of the action auth.password_change.
+	pw := want(func(ev map[string]any) bool { return ev["action"] == "auth.password_change" })
+	require.NotEmpty(t, pw)
+	code, stdout, stderr = runKT(t, "audit-log", "list", "--api", a.api, "-o", "ndjson", `"password change"`)
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, pw, splitLines(stdout), "free text")
+
 	// Every event, page by page through the API, then the table.
 	code, stdout, stderr = runKT(t, "audit-log", "list", "--api", a.api, "--all", "-o", "ndjson")
 	require.Equal(t, 0, code, stderr)

@@ -18,7 +18,8 @@ type Filter struct {
 	Org        string    // org_id
 	From       time.Time // inclusive; the event's time
 	To         time.Time // exclusive
-	// Text is free text: every word must appear in the event's actor
-	// names, action, target or changed paths (not yet used by Query).
+	// Text is free text: words and "quoted phrases", each of which must
+	// appear in the event's actor, action, category, outcome, reason,
+	// target, org or the member names of its changes (text.go).
 	Text string
 }

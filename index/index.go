@@ -15,7 +15,7 @@
 // the ledger. Add is idempotent (a row that is there already is kept), so
 // an entry given twice is indexed once.
 //
-// # Schema (user_version 1)
+// # Schema (user_version 2)
 //
 //	CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 //	    -- next: the seq of the next entry to index
@@ -29,6 +29,8 @@
 //	    target_type TEXT, target_id TEXT,
 //	    org_id TEXT, request_id TEXT, correlation_id TEXT,
 //	    line BLOB NOT NULL);       -- the entry's line as the ledger wrote it
+//	CREATE VIRTUAL TABLE events_text USING fts5(text, content='');
+//	    -- rowid = seq; the words free text is searched in (see searchText)
 //
 // An absent string member is NULL. The secondary indexes are the ones the
 // listing's filters need and no more, each ending in (time, seq) so that a
@@ -52,7 +54,7 @@ import (
 	"github.com/keeptrusts/kt/event"
 )
 
-const schemaVersion = 1
+const schemaVersion = 2
 
 var schema = []string{
 	`CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID`,
@@ -80,6 +82,8 @@ var schema = []string{
 	`CREATE INDEX events_target ON events(target_id, target_type, time, seq)`,
 	`CREATE INDEX events_request ON events(request_id) WHERE request_id IS NOT NULL`,
 	`CREATE INDEX events_correlation ON events(correlation_id) WHERE correlation_id IS NOT NULL`,
+	// Contentless: the words are indexed, not stored a second time.
+	`CREATE VIRTUAL TABLE events_text USING fts5(text, content='')`,
 	`INSERT INTO meta(key, value) VALUES('next', 0)`,
 }
 
@@ -221,6 +225,11 @@ func (x *Index) Add(ctx context.Context, entries []Entry) ([]Unreadable, error) 
 		return nil, fmt.Errorf("index: %w", err)
 	}
 	defer st.Close()
+	txt, err := tx.PrepareContext(ctx, `INSERT INTO events_text(rowid, text) VALUES(?, ?)`)
+	if err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	defer txt.Close()
 	var bad []Unreadable
 	for i, en := range entries {
 		ev, err := event.Parse(en.Line)
@@ -228,10 +237,17 @@ func (x *Index) Add(ctx context.Context, entries []Entry) ([]Unreadable, error) 
 			bad = append(bad, Unreadable{Index: i, Err: fmt.Errorf("index: seq %d: the entry line cannot be read: %w", en.Seq, err)})
 			continue
 		}
-		if _, err := st.ExecContext(ctx, int64(en.Seq), ev.ID, micros(ev.Time), micros(ev.ReceivedAt), ev.Action,
+		res, err := st.ExecContext(ctx, int64(en.Seq), ev.ID, micros(ev.Time), micros(ev.ReceivedAt), ev.Action,
 			null(ev.Category), null(ev.Outcome), null(ev.Actor.Type), null(ev.Actor.ID), null(ev.Actor.Name),
 			null(ev.Target.Type), null(ev.Target.ID), null(ev.OrgID), null(ev.RequestID), null(ev.CorrelationID),
-			en.Line); err != nil {
+			en.Line)
+		if err != nil {
+			return nil, fmt.Errorf("index: seq %d: %w", en.Seq, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue // indexed already
+		}
+		if _, err := txt.ExecContext(ctx, int64(en.Seq), searchText(&ev)); err != nil {
 			return nil, fmt.Errorf("index: seq %d: %w", en.Seq, err)
 		}
 	}

@@ -155,6 +155,10 @@ func (f Filter) where() ([]string, []any) {
 	eq("target_id", f.TargetID)
 	eq("outcome", f.Outcome)
 	eq("org_id", f.Org)
+	if m := matchExpr(f.Text); m != "" {
+		w = append(w, "seq IN (SELECT rowid FROM events_text WHERE events_text MATCH ?)")
+		a = append(a, m)
+	}
 	if !f.From.IsZero() {
 		w = append(w, "time >= ?")
 		a = append(a, f.From.UnixMicro())

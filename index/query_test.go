@@ -165,3 +165,40 @@ func TestQueryRefusesBadPages(t *testing.T) {
 	_, err = x.Query(ctx, Filter{}, Page{Limit: -1})
 	assert.ErrorContains(t, err, "limit")
 }
+
+func TestQueryFreeText(t *testing.T) {
+	const n = 200
+	x := openFilled(t, n)
+	count := func(text string) int {
+		t.Helper()
+		return len(all(t, x, Filter{Text: text}, 1000, false))
+	}
+	assert.Equal(t, n, count("rpm"), "member names of changes")
+	assert.Equal(t, n/4, count("policy"), "a word of the action policy.update")
+	assert.Equal(t, (n+6)/7, count(`"user0@acme.example"`), "a phrase: the actor's name")
+	assert.Equal(t, (n+6)/7, count(`user0 acme`), "words anywhere")
+	assert.Equal(t, 0, count(`"acme user0"`), "a phrase keeps its order")
+	assert.Equal(t, n/4, count("POLICY"), "case folded")
+	assert.Equal(t, 0, count("nothing-like-this"))
+	// FTS5 syntax in what a user types is words, never an operator.
+	for _, s := range []string{"OR", "rpm OR nothing", "NEAR(rpm policy)", "rp*", "text:rpm", `"unterminated`, `\"`, "-rpm", "^rpm"} {
+		_, err := x.Query(context.Background(), Filter{Text: s}, Page{})
+		assert.NoError(t, err, s)
+	}
+	assert.Equal(t, 0, count("rpm OR nothing"), "OR is a word that must appear")
+	// Free text with the other filters.
+	got := all(t, x, Filter{Text: "policy", Actor: "usr_3"}, 1000, false)
+	for _, seq := range got {
+		assert.Equal(t, "policy.update", entryAction(int(seq)))
+		id, _ := entryActor(int(seq))
+		assert.Equal(t, "usr_3", id)
+	}
+	assert.NotEmpty(t, got)
+}
+
+func TestMatchExprQuotesEverything(t *testing.T) {
+	assert.Equal(t, `"rate limit" "deploy"`, matchExpr(`"rate limit" deploy`))
+	assert.Equal(t, `"a""b"`, matchExpr(`"a\"b"`))
+	assert.Equal(t, `"OR" "NEAR(x"`, matchExpr(`OR NEAR(x`))
+	assert.Equal(t, "", matchExpr(`  "" `))
+}

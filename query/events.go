@@ -182,13 +182,6 @@ func listingParams(q url.Values) (index.Filter, index.Page, error) {
 		}
 		f.Text += v
 	}
-	if f.Text != "" {
-		param := "q"
-		if q.Get("q") == "" {
-			param = "search"
-		}
-		return f, p, &paramError{param, "free-text search is not available in this version; use the field filters"}
-	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > index.MaxLimit {

@@ -136,7 +136,6 @@ func TestEventsListingRefusesBadParametersNamingThem(t *testing.T) {
 		{url.Values{"order": {"random"}}, "order", "newest or oldest"},
 		{url.Values{"cursor": {"bogus"}}, "cursor", "not a cursor"},
 		{url.Values{"actor_type": {"robot"}}, "actor_type", "user, api_token or system"},
-		{url.Values{"q": {"rate limit"}}, "q", "not available"},
 	} {
 		code, _, body := list(t, base, c.q)
 		assert.Equal(t, 400, code, "%v: %s", c.q, body)
@@ -174,8 +173,16 @@ func TestEventsSearchString(t *testing.T) {
 	assert.Contains(t, body, `"parameter":"actor"`)
 	assert.Contains(t, body, "also given in search=")
 
-	code, _, body = list(t, base, url.Values{"search": {`actor:usr_1 "rate limit"`}})
-	assert.Equal(t, 400, code)
-	assert.Contains(t, body, `"parameter":"search"`)
-	assert.Contains(t, body, "free-text search is not available")
+	// Free text, in search= and in q=: every word (the action member.role_assign
+	// has the words member, role and assign).
+	code, l, body = list(t, base, url.Values{"search": {`actor:usr_1 "role assign"`}})
+	require.Equal(t, 200, code, body)
+	require.Len(t, l.Events, 5) // i%3 == 1 and i odd, i < 30: 1, 7, 13, 19, 25
+	assert.Equal(t, lines[25], string(l.Events[0]))
+	code, l, body = list(t, base, url.Values{"q": {"member"}, "actor": {"usr_1"}})
+	require.Equal(t, 200, code, body)
+	assert.Len(t, l.Events, 5)
+	code, l, _ = list(t, base, url.Values{"q": {"OR member"}})
+	require.Equal(t, 200, code)
+	assert.Empty(t, l.Events, "OR is a word to find, not an operator")
 }
