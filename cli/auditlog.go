@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -22,7 +23,7 @@ func newAuditLogCmd() *cobra.Command {
 Every event printed with -o json or -o ndjson is the ledger's line, byte for
 byte, with its ledger fields (seq, prev_hash, hash, sig, key_id).`,
 	}
-	cmd.AddCommand(newAuditLogListCmd(), newAuditLogShowCmd())
+	cmd.AddCommand(newAuditLogListCmd(), newAuditLogShowCmd(), newAuditLogTimelineCmd())
 	return cmd
 }
 
@@ -173,13 +174,22 @@ func writeJSONEvents(w io.Writer, events []json.RawMessage) error {
 // writeEventTable writes one row an event: time (UTC), actor with its
 // type, action, target, outcome, id, seq.
 func writeEventTable(w io.Writer, events []json.RawMessage) error {
+	return writeEventTableWhy(w, events, nil)
+}
+
+// writeEventTableWhy is writeEventTable with a first column WHY when whys
+// is not nil (whys[i] for events[i]).
+func writeEventTableWhy(w io.Writer, events []json.RawMessage, whys []string) error {
 	if len(events) == 0 {
 		fmt.Fprintln(w, "no events match")
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if whys != nil {
+		fmt.Fprint(tw, "WHY\t")
+	}
 	fmt.Fprintln(tw, "TIME (UTC)\tACTOR\tACTION\tTARGET\tOUTCOME\tID\tSEQ")
-	for _, raw := range events {
+	for i, raw := range events {
 		ev, err := event.Parse(raw)
 		if err != nil {
 			return fmt.Errorf("an event the API sent cannot be read: %w", err)
@@ -198,6 +208,9 @@ func writeEventTable(w io.Writer, events []json.RawMessage) error {
 		tm := ""
 		if !ev.Time.IsZero() {
 			tm = ev.Time.UTC().Format("2006-01-02 15:04:05")
+		}
+		if whys != nil {
+			fmt.Fprintf(tw, "%s\t", whys[i])
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", tm, clean(actor), clean(ev.Action), clean(target), clean(ev.Outcome), clean(ev.ID), ev.Seq)
 	}
@@ -218,4 +231,66 @@ func clean(s string) string {
 		r = append(r[:59], '…')
 	}
 	return string(r)
+}
+
+func newAuditLogTimelineCmd() *cobra.Command {
+	var af apiFlags
+	var output, window string
+	cmd := &cobra.Command{
+		Use:   "timeline ID [--window 24h] [-o table|json]",
+		Short: "Show the actions related to an event, oldest first, with why each is related",
+		Long: `Show the event ID and the actions related to it, oldest first: the same
+correlation_id or request_id (at any time), and the same target and the same
+actor within --window before and after it. The WHY column says which.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "table" && output != "json" {
+				return &ExitError{Code: 2, Err: fmt.Errorf("-o %q: use table or json", output)}
+			}
+			path := "/v1/events/" + url.PathEscape(args[0]) + "/timeline"
+			if window != "" {
+				path += "?window=" + url.QueryEscape(window)
+			}
+			var tl struct {
+				Window    string `json:"window"`
+				Truncated bool   `json:"truncated"`
+				Events    []struct {
+					Why   []string        `json:"why"`
+					Event json.RawMessage `json:"event"`
+				} `json:"events"`
+			}
+			var raw json.RawMessage
+			if err := af.get(path, &raw); err != nil {
+				return &ExitError{Code: 2, Err: err}
+			}
+			out := cmd.OutOrStdout()
+			if output == "json" {
+				_, err := out.Write(append(raw, '\n'))
+				return err
+			}
+			if err := json.Unmarshal(raw, &tl); err != nil {
+				return err
+			}
+			events := make([]json.RawMessage, len(tl.Events))
+			whys := make([]string, len(tl.Events))
+			for i, e := range tl.Events {
+				events[i] = e.Event
+				whys[i] = strings.Join(e.Why, ",")
+				if len(e.Why) == 0 {
+					whys[i] = "> this event"
+				}
+			}
+			if err := writeEventTableWhy(out, events, whys); err != nil {
+				return err
+			}
+			if tl.Truncated {
+				fmt.Fprintf(out, "(more events are related; these are the nearest in time; narrow --window)\n")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&window, "window", "", "how far before and after the event to look for the same target and actor (default 24h)")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	af.add(cmd)
+	return cmd
 }

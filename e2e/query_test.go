@@ -98,6 +98,13 @@ func TestIntegrationAuditLogListing(t *testing.T) {
 	assert.Contains(t, stdout, `"id": "evt_0004"`)
 	assert.Contains(t, stdout, `"sig": `)
 
+	// The timeline of evt_0004: the same actor (usr_01H8C) and target within
+	// the window, each row saying why.
+	code, stdout, stderr = runKT(t, "audit-log", "timeline", "--api", a.api, "evt_0004", "--window", "1h")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "> this event")
+	assert.Regexp(t, `(?m)^\S*actor\S*\s+2026-01-01`, stdout, "a related event of the same actor")
+
 	// Bad input names what is wrong; no agent says so.
 	code, _, stderr = runKT(t, "audit-log", "list", "--api", a.api, "--from", "yesterday")
 	assert.Equal(t, 2, code)

@@ -2,6 +2,7 @@ package query
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -213,4 +214,65 @@ func parseTime(v string, loc *time.Location) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time (2026-03-31T12:00:00Z, with its offset)", v)
 	}
 	return time.Time{}, fmt.Errorf("%q is not a date (2026-03-31) or an RFC 3339 time", v)
+}
+
+// timelineHandler serves GET /v1/events/{id}/timeline?window=: the event
+// and the events related to it, oldest first, each with why:
+//
+//	{"event":<entry>,"window":"24h0m0s","truncated":false,
+//	 "events":[{"why":["correlation_id","target"],"event":<entry>},...]}
+//
+// The event itself is among "events", with an empty "why".
+func timelineHandler(x *index.Index) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		for k, vs := range q {
+			if k != "window" {
+				badRequest(w, &paramError{k, "unknown parameter (known: window)"})
+				return
+			}
+			if len(vs) > 1 {
+				badRequest(w, &paramError{k, "given more than once"})
+				return
+			}
+		}
+		window := index.DefaultWindow
+		if v := q.Get("window"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 || d > 366*24*time.Hour {
+				badRequest(w, &paramError{"window", fmt.Sprintf("%q is not a duration from 1s to 8784h (such as 30m or 24h)", v)})
+				return
+			}
+			window = d
+		}
+		tl, err := x.Timeline(r.Context(), r.PathValue("id"), window)
+		if errors.Is(err, index.ErrNotFound) {
+			writeError(w, http.StatusNotFound, "id", fmt.Sprintf("no event with id %q in the index", r.PathValue("id")))
+			return
+		}
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "", err.Error())
+			return
+		}
+		var b bytes.Buffer
+		b.WriteString(`{"event":`)
+		b.Write(tl.Event.Line)
+		b.WriteString(`,"window":` + strconv.Quote(window.String()))
+		b.WriteString(`,"truncated":` + strconv.FormatBool(tl.Truncated))
+		b.WriteString(`,"events":[`)
+		for i, e := range tl.Events {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			why, _ := json.Marshal(append([]string{}, e.Why...))
+			b.WriteString(`{"why":`)
+			b.Write(why)
+			b.WriteString(`,"event":`)
+			b.Write(e.Line)
+			b.WriteByte('}')
+		}
+		b.WriteString("]}\n")
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(b.Bytes())
+	})
 }

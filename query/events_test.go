@@ -186,3 +186,46 @@ func TestEventsSearchString(t *testing.T) {
 	require.Equal(t, 200, code)
 	assert.Empty(t, l.Events, "OR is a word to find, not an operator")
 }
+
+func TestEventsTimeline(t *testing.T) {
+	base, lines := eventsServer(t, 30)
+	// Event 9: actor usr_0 (0, 3, ..., 27); every event has target gw-1.
+	code, body := getAuth(t, base+"/v1/events/ev-9/timeline?window=3m", "Bearer tok")
+	require.Equal(t, 200, code, body)
+	var tl struct {
+		Event     json.RawMessage `json:"event"`
+		Window    string          `json:"window"`
+		Truncated bool            `json:"truncated"`
+		Events    []struct {
+			Why   []string        `json:"why"`
+			Event json.RawMessage `json:"event"`
+		} `json:"events"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &tl))
+	assert.Equal(t, lines[9], string(tl.Event))
+	assert.Equal(t, "3m0s", tl.Window)
+	// Minutes 6..12: all share the target; 6, 9, 12 the actor.
+	require.Len(t, tl.Events, 7)
+	for k, e := range tl.Events {
+		i := 6 + k
+		assert.Equal(t, lines[i], string(e.Event))
+		switch {
+		case i == 9:
+			assert.Empty(t, e.Why)
+		case i%3 == 0:
+			assert.Equal(t, []string{"target", "actor"}, e.Why)
+		default:
+			assert.Equal(t, []string{"target"}, e.Why)
+		}
+	}
+	code, body = getAuth(t, base+"/v1/events/ev-9/timeline?window=soon", "Bearer tok")
+	assert.Equal(t, 400, code)
+	assert.Contains(t, body, `"parameter":"window"`)
+	code, body = getAuth(t, base+"/v1/events/ev-9/timeline?windw=1h", "Bearer tok")
+	assert.Equal(t, 400, code)
+	assert.Contains(t, body, `"parameter":"windw"`)
+	code, _ = getAuth(t, base+"/v1/events/nope/timeline", "Bearer tok")
+	assert.Equal(t, 404, code)
+	code, _ = getAuth(t, base+"/v1/events/ev-9/timeline", "")
+	assert.Equal(t, 401, code)
+}
