@@ -53,8 +53,8 @@ func (x *Index) Timeline(ctx context.Context, id string, window time.Duration) (
 		window = DefaultWindow
 	}
 	var (
-		seq, t                          int64
-		line                            []byte
+		seq, t                         int64
+		line                           []byte
 		actor, ttype, tid, corr, reqID sql.NullString
 	)
 	err := x.db.QueryRowContext(ctx, `SELECT seq, time, line, actor_id, target_type, target_id, correlation_id, request_id
