@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,7 +24,7 @@ func newAuditLogCmd() *cobra.Command {
 Every event printed with -o json or -o ndjson is the ledger's line, byte for
 byte, with its ledger fields (seq, prev_hash, hash, sig, key_id).`,
 	}
-	cmd.AddCommand(newAuditLogListCmd(), newAuditLogShowCmd(), newAuditLogTimelineCmd())
+	cmd.AddCommand(newAuditLogListCmd(), newAuditLogShowCmd(), newAuditLogTimelineCmd(), newAuditLogStateCmd())
 	return cmd
 }
 
@@ -291,6 +292,98 @@ actor within --window before and after it. The WHY column says which.`,
 	}
 	cmd.Flags().StringVar(&window, "window", "", "how far before and after the event to look for the same target and actor (default 24h)")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	af.add(cmd)
+	return cmd
+}
+
+func newAuditLogStateCmd() *cobra.Command {
+	var af apiFlags
+	var at, tz, output string
+	cmd := &cobra.Command{
+		Use:   "state TARGET --at TIME [--tz ZONE] [-o pretty|json]",
+		Short: "Rebuild a target's configuration as of a time from the recorded changes",
+		Long: `Rebuild the configuration of TARGET (TYPE/ID, or ID when it has one type) as of
+--at (RFC 3339, or a date: its midnight in --tz; default now) from the recorded
+changes: the changes.after of the last event of the target at or before that
+time (docs/QUERY.md, "State at a point in time"). It says so, and exits 1, when
+the record cannot support a state.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "pretty" && output != "json" {
+				return &ExitError{Code: 2, Err: fmt.Errorf("-o %q: use pretty or json", output)}
+			}
+			q := url.Values{}
+			if typ, id, ok := strings.Cut(args[0], "/"); ok && typ != "" && id != "" {
+				q.Set("target_type", typ)
+				q.Set("target_id", id)
+			} else {
+				q.Set("target_id", args[0])
+			}
+			if at != "" {
+				q.Set("at", at)
+			}
+			if tz != "" {
+				q.Set("tz", tz)
+			}
+			var raw json.RawMessage
+			if err := af.get("/v1/state?"+q.Encode(), &raw); err != nil {
+				return &ExitError{Code: 2, Err: err}
+			}
+			var st struct {
+				TargetType string            `json:"target_type"`
+				TargetID   string            `json:"target_id"`
+				At         string            `json:"at"`
+				Known      bool              `json:"known"`
+				Deleted    bool              `json:"deleted"`
+				State      json.RawMessage   `json:"state"`
+				From       json.RawMessage   `json:"from"`
+				Events     []json.RawMessage `json:"events"`
+				Total      int               `json:"total"`
+				Why        string            `json:"why"`
+			}
+			if err := json.Unmarshal(raw, &st); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if output == "json" {
+				out.Write(append(raw, '\n'))
+			} else {
+				name := clean(st.TargetType + "/" + st.TargetID)
+				switch {
+				case !st.Known:
+					fmt.Fprintf(out, "%s at %s: the record cannot say: %s\n", name, st.At, st.Why)
+				default:
+					from, _ := event.Parse(st.From)
+					what := "state"
+					if st.Deleted {
+						what = "deleted"
+					}
+					fmt.Fprintf(out, "%s at %s: %s, from event %s (seq %d, %s, %s); built from %d event(s), %d up to then\n",
+						name, st.At, what, clean(from.ID), from.Seq, clean(from.Action), from.Time.UTC().Format(time.RFC3339), len(st.Events), st.Total)
+					var text string
+					switch {
+					case st.Deleted:
+					case json.Unmarshal(st.State, &text) == nil:
+						// A document recorded as a string (YAML, say): as it is.
+						fmt.Fprintln(out, strings.TrimRight(text, "\n"))
+					default:
+						var b bytes.Buffer
+						if json.Indent(&b, st.State, "", "  ") == nil {
+							b.WriteByte('\n')
+							out.Write(b.Bytes())
+						}
+					}
+				}
+			}
+			if !st.Known {
+				return &ExitError{Code: 1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&at, "at", "", "the time: RFC 3339, or a date (YYYY-MM-DD, its midnight in --tz); default now")
+	cmd.Flags().StringVar(&tz, "tz", "", "IANA time zone of a date (default UTC)")
+	cmd.Flags().StringVarP(&output, "output", "o", "pretty", "pretty or json")
 	af.add(cmd)
 	return cmd
 }

@@ -105,6 +105,23 @@ func TestIntegrationAuditLogListing(t *testing.T) {
 	assert.Contains(t, stdout, "> this event")
 	assert.Regexp(t, `(?m)^\S*actor\S*\s+2026-01-01`, stdout, "a related event of the same actor")
 
+	// State at a time: the document of cfg_gateway_prod (YAML, which the
+	// pipeline recorded parsed) as created (evt_0012), then as updated
+	// (evt_0013).
+	code, stdout, stderr = runKT(t, "audit-log", "state", "--api", a.api, "config/cfg_gateway_prod", "--at", "2026-01-01T00:07:00Z")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "from event evt_0012")
+	assert.Contains(t, stdout, `"rpm": 600`)
+	code, stdout, stderr = runKT(t, "audit-log", "state", "--api", a.api, "cfg_gateway_prod", "--at", "2026-01-01T00:08:00Z")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "from event evt_0013")
+	code, stdout, _ = runKT(t, "audit-log", "state", "--api", a.api, "config/cfg_gateway_staging_old", "--at", "2026-01-02")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stdout, ": deleted, from event evt_0015")
+	code, stdout, _ = runKT(t, "audit-log", "state", "--api", a.api, "user/usr_01H8C", "--at", "2026-01-02")
+	assert.Equal(t, 1, code, "a password change records no configuration")
+	assert.Contains(t, stdout, "the record cannot say")
+
 	// Bad input names what is wrong; no agent says so.
 	code, _, stderr = runKT(t, "audit-log", "list", "--api", a.api, "--from", "yesterday")
 	assert.Equal(t, 2, code)

@@ -276,3 +276,94 @@ func timelineHandler(x *index.Index) http.Handler {
 		w.Write(b.Bytes())
 	})
 }
+
+// stateHandler serves GET /v1/state?target_type=&target_id=&at=&tz=: the
+// target's configuration as of at (index.State), or why the record cannot
+// say:
+//
+//	{"target_type":"config","target_id":"cfg_gw","at":"...","known":true,"deleted":false,
+//	 "state":<document>,"from":<entry>,"events":[<entry>,...],"total":6}
+func stateHandler(x *index.Index) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		for k, vs := range q {
+			switch k {
+			case "target_type", "target_id", "at", "tz":
+			default:
+				badRequest(w, &paramError{k, "unknown parameter (known: target_type, target_id, at, tz)"})
+				return
+			}
+			if len(vs) > 1 {
+				badRequest(w, &paramError{k, "given more than once"})
+				return
+			}
+		}
+		id := q.Get("target_id")
+		if id == "" {
+			badRequest(w, &paramError{"target_id", "required"})
+			return
+		}
+		loc := time.UTC
+		if tz := q.Get("tz"); tz != "" {
+			l, err := time.LoadLocation(tz)
+			if err != nil || tz == "Local" {
+				badRequest(w, &paramError{"tz", fmt.Sprintf("%q is not an IANA time zone name (such as Europe/Berlin)", tz)})
+				return
+			}
+			loc = l
+		}
+		at := time.Now()
+		if v := q.Get("at"); v != "" {
+			t, err := parseTime(v, loc)
+			if err != nil {
+				badRequest(w, &paramError{"at", err.Error()})
+				return
+			}
+			at = t
+		}
+		st, err := x.State(r.Context(), q.Get("target_type"), id, at)
+		switch {
+		case errors.Is(err, index.ErrNotFound):
+			writeError(w, http.StatusNotFound, "target_id", err.Error())
+			return
+		case errors.Is(err, index.ErrAmbiguous):
+			badRequest(w, &paramError{"target_type", err.Error()})
+			return
+		case err != nil:
+			writeError(w, http.StatusInternalServerError, "", err.Error())
+			return
+		}
+		var b bytes.Buffer
+		b.WriteString(`{"target_type":` + strconv.Quote(st.TargetType) + `,"target_id":`)
+		tid, _ := json.Marshal(st.TargetID)
+		b.Write(tid)
+		b.WriteString(`,"at":` + strconv.Quote(st.At.UTC().Format(time.RFC3339Nano)))
+		b.WriteString(`,"known":` + strconv.FormatBool(st.Known) + `,"deleted":` + strconv.FormatBool(st.Deleted))
+		if st.Document != nil {
+			b.WriteString(`,"state":`)
+			b.Write(st.Document)
+		} else {
+			b.WriteString(`,"state":null`)
+		}
+		if st.From != nil {
+			b.WriteString(`,"from":`)
+			b.Write(st.From.Line)
+		}
+		b.WriteString(`,"events":[`)
+		for i, e := range st.Events {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.Write(e.Line)
+		}
+		b.WriteString(`],"total":` + strconv.Itoa(st.Total))
+		if st.Why != "" {
+			why, _ := json.Marshal(st.Why)
+			b.WriteString(`,"why":`)
+			b.Write(why)
+		}
+		b.WriteString("}\n")
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(b.Bytes())
+	})
+}

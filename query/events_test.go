@@ -23,6 +23,27 @@ import (
 // actor usr_<i%3>. It returns the base URL.
 func eventsServer(t *testing.T, n int) (string, []string) {
 	t.Helper()
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	var bodies []map[string]any
+	for i := range n {
+		action := "config.update"
+		if i%2 == 1 {
+			action = "member.role_assign"
+		}
+		bodies = append(bodies, map[string]any{
+			"id": fmt.Sprintf("ev-%d", i), "time": t0.Add(time.Duration(i) * time.Minute).Format(ledger.TimeFormat),
+			"action": action, "category": "configuration", "outcome": "success",
+			"actor":  map[string]any{"type": "user", "id": fmt.Sprintf("usr_%d", i%3), "name": "a<b>&c"},
+			"target": map[string]any{"type": "gateway", "id": "gw-1"},
+		})
+	}
+	return serverOf(t, bodies)
+}
+
+// serverOf serves an index of the events bodies (entry i is bodies[i]);
+// it returns the base URL and the entry lines.
+func serverOf(t *testing.T, bodies []map[string]any) (string, []string) {
+	t.Helper()
 	x, err := index.Open(filepath.Join(t.TempDir(), "events.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { x.Close() })
@@ -30,21 +51,11 @@ func eventsServer(t *testing.T, n int) (string, []string) {
 	require.NoError(t, err)
 	s, err := ledger.NewSigner(key)
 	require.NoError(t, err)
-	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	var es []index.Entry
 	var lines []string
 	var prev ledger.Hash
-	for i := range n {
-		action := "config.update"
-		if i%2 == 1 {
-			action = "member.role_assign"
-		}
-		body, err := json.Marshal(map[string]any{
-			"id": fmt.Sprintf("ev-%d", i), "time": t0.Add(time.Duration(i) * time.Minute).Format(ledger.TimeFormat),
-			"action": action, "category": "configuration", "outcome": "success",
-			"actor":  map[string]any{"type": "user", "id": fmt.Sprintf("usr_%d", i%3), "name": "a<b>&c"},
-			"target": map[string]any{"type": "gateway", "id": "gw-1"},
-		})
+	for i, m := range bodies {
+		body, err := json.Marshal(m)
 		require.NoError(t, err)
 		e := &ledger.Entry{Seq: uint64(i), PrevHash: prev, Body: body}
 		e.Hash = e.ComputeHash()
@@ -228,4 +239,49 @@ func TestEventsTimeline(t *testing.T) {
 	assert.Equal(t, 404, code)
 	code, _ = getAuth(t, base+"/v1/events/ev-9/timeline", "")
 	assert.Equal(t, 401, code)
+}
+
+func TestStateAtATime(t *testing.T) {
+	target := map[string]any{"type": "policy", "id": "pol_1"}
+	base, lines := serverOf(t, []map[string]any{
+		{"id": "p1", "time": "2026-03-01T10:00:00.000000Z", "action": "policy.create", "target": target,
+			"changes": map[string]any{"after": map[string]any{"allow": []any{"gpt-4o"}}}},
+		{"id": "p2", "time": "2026-03-01T12:00:00.000000Z", "action": "policy.update", "target": target,
+			"changes": map[string]any{"before": map[string]any{"allow": []any{"gpt-4o"}}, "after": map[string]any{"allow": []any{"gpt-4o", "claude"}}}},
+	})
+	code, body := getAuth(t, base+"/v1/state?target_id=pol_1&at=2026-03-01T11:00:00%2B01:00", "Bearer tok")
+	require.Equal(t, 200, code, body)
+	var st struct {
+		TargetType string            `json:"target_type"`
+		Known      bool              `json:"known"`
+		State      json.RawMessage   `json:"state"`
+		From       json.RawMessage   `json:"from"`
+		Events     []json.RawMessage `json:"events"`
+		Total      int               `json:"total"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	assert.Equal(t, "policy", st.TargetType)
+	assert.True(t, st.Known)
+	assert.JSONEq(t, `{"allow":["gpt-4o"]}`, string(st.State), "10:00 UTC: after p1, before p2")
+	assert.Equal(t, lines[0], string(st.From))
+	assert.Equal(t, 1, st.Total)
+
+	code, body = getAuth(t, base+"/v1/state?target_type=policy&target_id=pol_1&at=2026-03-02&tz=Europe/Berlin", "Bearer tok")
+	require.Equal(t, 200, code, body)
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	assert.JSONEq(t, `{"allow":["gpt-4o","claude"]}`, string(st.State))
+
+	for _, c := range []struct{ q, param string }{
+		{"at=2026-03-01", "target_id"},
+		{"target_id=pol_1&at=noon", "at"},
+		{"target_id=pol_1&when=now", "when"},
+	} {
+		code, body = getAuth(t, base+"/v1/state?"+c.q, "Bearer tok")
+		assert.Equal(t, 400, code, c.q)
+		assert.Contains(t, body, `"parameter":"`+c.param+`"`, c.q)
+	}
+	code, _ = getAuth(t, base+"/v1/state?target_id=nope", "Bearer tok")
+	assert.Equal(t, 404, code)
+	code, _ = getAuth(t, base+"/v1/state?target_id=pol_1&at=2026-02-01", "Bearer tok")
+	assert.Equal(t, 404, code, "no event of the target before then")
 }
