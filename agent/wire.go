@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 
@@ -9,6 +11,7 @@ import (
 
 	"github.com/keeptrusts/kt/index"
 	"github.com/keeptrusts/kt/ingest"
+	"github.com/keeptrusts/kt/internal/dirlock"
 	"github.com/keeptrusts/kt/internal/layout"
 	"github.com/keeptrusts/kt/pipeline"
 	"github.com/keeptrusts/kt/query"
@@ -24,6 +27,7 @@ type daemon struct {
 	version string
 	log     *slog.Logger
 
+	lock      *dirlock.Lock // the data dir's lock, held while the daemon runs
 	led       *queue.Ledger
 	ledClosed bool
 	cursors   *queue.Cursors
@@ -54,6 +58,7 @@ func (d *daemon) close() {
 		d.ledClosed = true
 		d.led.Close()
 	}
+	d.lock.Release()
 }
 
 // pipelineOptions are the normalizer options of cfg, with key.
@@ -83,6 +88,14 @@ func wire(cfg *Config, opt Options) (*daemon, error) {
 	if err := CheckDataDir(cfg.DataDir); err != nil {
 		return d, err
 	}
+	lock, err := dirlock.Acquire(layout.Lock(cfg.DataDir))
+	if errors.Is(err, dirlock.ErrLocked) {
+		return d, fmt.Errorf("data_dir %s is in use by another kt process (an agent, or kt reindex): %w", cfg.DataDir, err)
+	}
+	if err != nil {
+		return d, err
+	}
+	d.lock = lock
 	signer, err := LoadOrCreateSigner(cfg.Signing.KeyFile, cfg.Signing.KeyName, log)
 	if err != nil {
 		return d, err

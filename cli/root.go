@@ -60,7 +60,7 @@ Start here:
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newAgentCmd(build), newConfigCmd(), newKeygenCmd(), newVerifyCmd(), newStatusCmd(), newDamageCmd(), newAuditLogCmd())
+	root.AddCommand(newAgentCmd(build), newConfigCmd(), newKeygenCmd(), newVerifyCmd(), newStatusCmd(), newDamageCmd(), newAuditLogCmd(), newReindexCmd())
 	return root
 }
 

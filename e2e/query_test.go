@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -136,11 +137,36 @@ func TestIntegrationAuditLogListing(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "cannot reach the kt query API")
 
-	// The index is a view: deleted, it is rebuilt from the ledger.
+	// One process at a time on a data dir: kt reindex and a second agent
+	// are refused while the agent runs.
+	code, _, stderr = runKT(t, "reindex", "--config", cfg)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "stop the agent first")
+	p, err := launchKT(cfg)
+	require.NoError(t, err)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		t.Fatal("a second agent on the same data dir did not exit")
+	}
+	assert.False(t, p.cmd.ProcessState.Success())
+	assert.Contains(t, p.logs.String(), "is in use by another kt process")
+
+	// The index is a view: rebuilt by kt reindex from the ledger alone, or
+	// by the agent when it is deleted.
+	a.Stop()
+	code, stdout, stderr = runKT(t, "reindex", "--config", cfg)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, fmt.Sprintf("indexed %d entries", total+1), "and the shutdown's ledger.checkpoint entry")
+	a = startAgent(t, cfg)
+	code, stdout, stderr = runKT(t, "audit-log", "list", "--api", a.api, "--actor", "bob@acme.example", "-o", "ndjson")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, bob, splitLines(stdout))
 	a.Stop()
 	require.NoError(t, os.RemoveAll(filepath.Join(dataDir, "index")))
 	a = startAgent(t, cfg)
-	waitIndexed(t, a.api, total+1) // and the shutdown's ledger.checkpoint entry
+	waitIndexed(t, a.api, total+1) // a stop with nothing new appends no second checkpoint entry
 	code, stdout, stderr = runKT(t, "audit-log", "list", "--api", a.api, "--actor", "bob@acme.example", "-o", "ndjson")
 	require.Equal(t, 0, code, stderr)
 	assert.Equal(t, bob, splitLines(stdout))

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keeptrusts/kt/internal/dirlock"
 	"github.com/keeptrusts/kt/ledger"
 	"github.com/keeptrusts/kt/queue"
 	"github.com/keeptrusts/kt/sinks"
@@ -126,4 +127,34 @@ func TestFollowIndexesTheLedgerAndResumesFromItsOwnNext(t *testing.T) {
 	var count int
 	require.NoError(t, x.db.QueryRow(`SELECT count(*) FROM events`).Scan(&count))
 	assert.Equal(t, int(l.Size()), count)
+}
+
+func TestRebuildFromTheLedgerAlone(t *testing.T) {
+	dir := t.TempDir()
+	l := openLedger(t, dir)
+	appendEvents(t, l, 1, 2500)
+	require.NoError(t, l.Close())
+	size := uint64(2502) // the genesis entry, 2,500 events, the final ledger.checkpoint entry of Close
+
+	var calls int
+	n, err := Rebuild(context.Background(), dir, func(uint64) { calls++ })
+	require.NoError(t, err)
+	assert.Equal(t, size, n, "every committed entry, the genesis entry included")
+	assert.Positive(t, calls)
+	x, err := Open(filepath.Join(dir, "index", "events.db"))
+	require.NoError(t, err)
+	next, err := x.Next(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, size, next)
+	res, err := x.Query(context.Background(), Filter{Actor: "usr_3"}, Page{Limit: 1000})
+	require.NoError(t, err)
+	assert.Len(t, res.Rows, 357) // i%7 == 3 for i in 1..2500
+	require.NoError(t, x.Close())
+
+	// Not while another process (an agent) holds the data dir.
+	lock, err := dirlock.Acquire(filepath.Join(dir, "kt.lock"))
+	require.NoError(t, err)
+	defer lock.Release()
+	_, err = Rebuild(context.Background(), dir, nil)
+	assert.ErrorIs(t, err, dirlock.ErrLocked)
 }

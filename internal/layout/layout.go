@@ -12,6 +12,7 @@
 //	  index/                         the query index (package index): events.db and its WAL, dead-letter.ndjson;
 //	                                 a view of the ledger, rebuilt from it when deleted
 //	  out/                           the embedded default's file sink output
+//	  kt.lock                        held (flock) by the running agent, and by kt reindex (internal/dirlock)
 //
 // Every directory is created with mode 0700 and made durable (see
 // internal/atomicfile) by whoever writes into it first.
@@ -55,3 +56,6 @@ func Index(dataDir string) string { return filepath.Join(dataDir, "index", "even
 func IndexDeadLetter(dataDir string) string {
 	return filepath.Join(dataDir, "index", "dead-letter.ndjson")
 }
+
+// Lock is the file the running agent holds locked (internal/dirlock).
+func Lock(dataDir string) string { return filepath.Join(dataDir, "kt.lock") }
