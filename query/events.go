@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 	_ "time/tzdata" // tz= names work on a host without zoneinfo
 
@@ -119,23 +121,13 @@ func listingParams(q url.Values) (index.Filter, index.Page, error) {
 		"actor": &f.Actor, "actor_type": &f.ActorType, "action": &f.Action, "category": &f.Category,
 		"target_type": &f.TargetType, "target_id": &f.TargetID, "outcome": &f.Outcome, "org": &f.Org,
 	}
-	others := map[string]bool{"from": true, "to": true, "tz": true, "q": true, "search": true,
-		"limit": true, "cursor": true, "order": true}
-	for k, vs := range q {
-		if known[k] == nil && !others[k] {
-			return f, p, &paramError{k, "unknown parameter (known: actor, actor_type, action, category, target_type, target_id, outcome, org, from, to, tz, q, search, limit, cursor, order)"}
-		}
-		if len(vs) > 1 {
-			return f, p, &paramError{k, "given more than once"}
-		}
+	if err := onlyParams(q, "actor", "actor_type", "action", "category", "target_type", "target_id", "outcome", "org",
+		"from", "to", "tz", "q", "search", "limit", "cursor", "order"); err != nil {
+		return f, p, err
 	}
-	loc := time.UTC
-	if tz := q.Get("tz"); tz != "" {
-		l, err := time.LoadLocation(tz)
-		if err != nil || tz == "Local" {
-			return f, p, &paramError{"tz", fmt.Sprintf("%q is not an IANA time zone name (such as Europe/Berlin)", tz)}
-		}
-		loc = l
+	loc, err := location(q)
+	if err != nil {
+		return f, p, err
 	}
 	if s := q.Get("search"); s != "" {
 		sf, err := index.ParseSearch(s, loc)
@@ -201,6 +193,33 @@ func listingParams(q url.Values) (index.Filter, index.Page, error) {
 	return f, p, nil
 }
 
+// onlyParams refuses a parameter that is not one of known, and one given
+// more than once: a typo must not widen a search.
+func onlyParams(q url.Values, known ...string) error {
+	for k, vs := range q {
+		if !slices.Contains(known, k) {
+			return &paramError{k, "unknown parameter (known: " + strings.Join(known, ", ") + ")"}
+		}
+		if len(vs) > 1 {
+			return &paramError{k, "given more than once"}
+		}
+	}
+	return nil
+}
+
+// location reads tz=, an IANA time zone name; UTC when absent.
+func location(q url.Values) (*time.Location, error) {
+	tz := q.Get("tz")
+	if tz == "" {
+		return time.UTC, nil
+	}
+	l, err := time.LoadLocation(tz)
+	if err != nil || tz == "Local" {
+		return nil, &paramError{"tz", fmt.Sprintf("%q is not an IANA time zone name (such as Europe/Berlin)", tz)}
+	}
+	return l, nil
+}
+
 // parseTime reads an RFC 3339 time, or a date (YYYY-MM-DD: its midnight
 // in loc).
 func parseTime(v string, loc *time.Location) (time.Time, error) {
@@ -226,15 +245,9 @@ func parseTime(v string, loc *time.Location) (time.Time, error) {
 func timelineHandler(x *index.Index) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		for k, vs := range q {
-			if k != "window" {
-				badRequest(w, &paramError{k, "unknown parameter (known: window)"})
-				return
-			}
-			if len(vs) > 1 {
-				badRequest(w, &paramError{k, "given more than once"})
-				return
-			}
+		if err := onlyParams(q, "window"); err != nil {
+			badRequest(w, err)
+			return
 		}
 		window := index.DefaultWindow
 		if v := q.Get("window"); v != "" {
@@ -286,31 +299,19 @@ func timelineHandler(x *index.Index) http.Handler {
 func stateHandler(x *index.Index) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		for k, vs := range q {
-			switch k {
-			case "target_type", "target_id", "at", "tz":
-			default:
-				badRequest(w, &paramError{k, "unknown parameter (known: target_type, target_id, at, tz)"})
-				return
-			}
-			if len(vs) > 1 {
-				badRequest(w, &paramError{k, "given more than once"})
-				return
-			}
+		if err := onlyParams(q, "target_type", "target_id", "at", "tz"); err != nil {
+			badRequest(w, err)
+			return
 		}
 		id := q.Get("target_id")
 		if id == "" {
 			badRequest(w, &paramError{"target_id", "required"})
 			return
 		}
-		loc := time.UTC
-		if tz := q.Get("tz"); tz != "" {
-			l, err := time.LoadLocation(tz)
-			if err != nil || tz == "Local" {
-				badRequest(w, &paramError{"tz", fmt.Sprintf("%q is not an IANA time zone name (such as Europe/Berlin)", tz)})
-				return
-			}
-			loc = l
+		loc, err := location(q)
+		if err != nil {
+			badRequest(w, err)
+			return
 		}
 		at := time.Now()
 		if v := q.Get("at"); v != "" {
