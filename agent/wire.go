@@ -169,7 +169,7 @@ func wire(cfg *Config, opt Options) (*daemon, error) {
 		d.api, err = query.New(query.Options{Listener: cfg.QueryAPI.Config, Token: cfg.QueryAPI.Token, Registry: d.reg, Logger: log,
 			Ready:  d.readiness,
 			Status: d.status,
-			Routes: d.damageRoutes(),
+			Routes: d.apiRoutes(),
 			Index:  d.idx,
 		})
 		if err != nil {

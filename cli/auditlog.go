@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -24,7 +25,7 @@ func newAuditLogCmd() *cobra.Command {
 Every event printed with -o json or -o ndjson is the ledger's line, byte for
 byte, with its ledger fields (seq, prev_hash, hash, sig, key_id).`,
 	}
-	cmd.AddCommand(newAuditLogListCmd(), newAuditLogShowCmd(), newAuditLogTimelineCmd(), newAuditLogStateCmd())
+	cmd.AddCommand(newAuditLogListCmd(), newAuditLogShowCmd(), newAuditLogTimelineCmd(), newAuditLogStateCmd(), newAuditLogProofCmd())
 	return cmd
 }
 
@@ -384,6 +385,48 @@ the record cannot support a state.`,
 	cmd.Flags().StringVar(&at, "at", "", "the time: RFC 3339, or a date (YYYY-MM-DD, its midnight in --tz); default now")
 	cmd.Flags().StringVar(&tz, "tz", "", "IANA time zone of a date (default UTC)")
 	cmd.Flags().StringVarP(&output, "output", "o", "pretty", "pretty or json")
+	af.add(cmd)
+	return cmd
+}
+
+func newAuditLogProofCmd() *cobra.Command {
+	var af apiFlags
+	var outFile string
+	cmd := &cobra.Command{
+		Use:   "proof ID [-o FILE]",
+		Short: "Print the event proof of one event: checkable offline with kt verify --proof",
+		Long: `Print one self-contained document that proves the event ID is in the ledger,
+unaltered: its entry line and a c2sp.org/tlog-proof tying it to the newest
+signed checkpoint. Anyone with the ledger's public key checks it offline:
+
+  kt audit-log proof evt_1 -o evt_1.proof
+  kt verify --proof evt_1.proof --trust signing.key.pub`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var line json.RawMessage
+			if err := af.get("/v1/events/"+url.PathEscape(args[0]), &line); err != nil {
+				return &ExitError{Code: 2, Err: err}
+			}
+			ev, err := event.Parse(line)
+			if err != nil {
+				return &ExitError{Code: 2, Err: fmt.Errorf("the event the API sent cannot be read: %w", err)}
+			}
+			var doc []byte
+			if err := af.get("/v1/proof/"+strconv.FormatUint(ev.Seq, 10), &doc); err != nil {
+				return &ExitError{Code: 2, Err: err}
+			}
+			if outFile == "" {
+				_, err := cmd.OutOrStdout().Write(doc)
+				return err
+			}
+			if err := os.WriteFile(outFile, doc, 0o644); err != nil {
+				return &ExitError{Code: 2, Err: err}
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote the proof of %s (seq %d) to %s\n", clean(args[0]), ev.Seq, outFile)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&outFile, "output", "o", "", "write it to FILE (default: standard output)")
 	af.add(cmd)
 	return cmd
 }

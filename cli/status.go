@@ -25,7 +25,8 @@ func (f *apiFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.token, "token", "", "query API bearer token (default $KT_API_TOKEN)")
 }
 
-// get fetches path from the query API and decodes its JSON into v.
+// get fetches path from the query API and decodes its JSON into v; a
+// *[]byte gets the body as it is.
 func (f *apiFlags) get(path string, v any) error { return f.do(http.MethodGet, path, nil, v) }
 
 // do sends a request to the query API (body as JSON when not nil) and
@@ -71,6 +72,10 @@ func (f *apiFlags) do(method, path string, body, v any) error {
 			return fmt.Errorf("%s: HTTP %d: %s", path, resp.StatusCode, e.Error)
 		}
 		return fmt.Errorf("%s: HTTP %d: %s", path, resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	if raw, ok := v.(*[]byte); ok {
+		*raw = b
+		return nil
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%s: not a kt answer: %w", path, err)

@@ -10,17 +10,18 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keeptrusts/kt/event"
 	"github.com/keeptrusts/kt/internal/layout"
 	"github.com/keeptrusts/kt/ledger"
 	"github.com/keeptrusts/kt/queue"
 )
 
 func newVerifyCmd() *cobra.Command {
-	var dataDir, trust string
+	var dataDir, trust, proofFile string
 	var anchors []string
 	var quiet bool
 	cmd := &cobra.Command{
-		Use:   "verify [--data-dir DIR] [--trust FILE] [--anchors PATH ...] [NDJSON ...]",
+		Use:   "verify [--data-dir DIR] [--trust FILE] [--anchors PATH ...] [--proof FILE] [NDJSON ...]",
 		Short: "Prove that a ledger or a copy of it was not altered",
 		Long: `Verify a kt ledger: a data dir (--data-dir) and/or NDJSON copies of it as a file
 sink or a SIEM holds them. Every entry's hash, chain link and signature is
@@ -36,12 +37,20 @@ DAMAGED, and the warning UNANCHORED. See docs/VERIFICATION.md.
                with a warning: an attacker who rewrote everything would pass.
 --anchors PATH checkpoints kept somewhere else (a sink's NDJSON output, a file
                of signed notes): history cut off or rewritten below them is found.
+--proof FILE   an event proof (kt audit-log proof ID): checks that its entry is
+               in the ledger, unaltered; needs --trust.
 
 An input that holds no ledger entries is not "intact": it exits 2, or 1 with
 TRUNCATED when an anchor shows that entries should be there.
 
 Exit status: 0 intact, 1 tamper evidence found, 2 could not run.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if proofFile != "" {
+				if dataDir != "" || len(args) > 0 || len(anchors) > 0 {
+					return &ExitError{Code: 2, Err: errors.New("--proof is checked on its own: give only --proof FILE and --trust FILE")}
+				}
+				return verifyProof(cmd.OutOrStdout(), proofFile, trust)
+			}
 			if dataDir == "" && len(args) == 0 {
 				return &ExitError{Code: 2, Err: errors.New("nothing to verify: give --data-dir DIR or NDJSON files")}
 			}
@@ -134,6 +143,7 @@ Exit status: 0 intact, 1 tamper evidence found, 2 could not run.`,
 	cmd.Flags().StringVar(&trust, "trust", "", "file of trusted public keys")
 	cmd.Flags().StringArrayVar(&anchors, "anchors", nil, "checkpoints kept elsewhere: NDJSON with checkpoint records, or signed notes (repeatable)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print errors only, not warnings")
+	cmd.Flags().StringVar(&proofFile, "proof", "", "an event proof to check (kt audit-log proof ID)")
 	return cmd
 }
 
@@ -305,4 +315,39 @@ func dataDirKey(dir string) (*ledger.Verifier, error) {
 		return nil, err
 	}
 	return v, gerr
+}
+
+// verifyProof checks the event proof in file with the keys of trust: exit
+// 0 and "OK" when it holds, 1 naming what fails, 2 when it cannot run.
+func verifyProof(out io.Writer, file, trust string) error {
+	if trust == "" {
+		return &ExitError{Code: 2, Err: errors.New("--proof needs --trust FILE: the public key is what the proof is checked against")}
+	}
+	b, err := os.ReadFile(trust)
+	if err != nil {
+		return &ExitError{Code: 2, Err: fmt.Errorf("--trust: %w", err)}
+	}
+	keys, err := ledger.ParseKeyring(string(b))
+	if err != nil || len(keys) == 0 {
+		return &ExitError{Code: 2, Err: fmt.Errorf("--trust %s: no keys (%v)", trust, err)}
+	}
+	doc, err := os.ReadFile(file)
+	if err != nil {
+		return &ExitError{Code: 2, Err: fmt.Errorf("--proof: %w", err)}
+	}
+	var last error
+	for _, v := range keys {
+		e, size, err := ledger.VerifyEventProof(v, doc)
+		if err == nil {
+			ev, _ := event.Parse(e.AppendLine(nil))
+			fmt.Fprintf(out, "%s: OK: entry seq %d (event %q) is in the ledger of key %s, unaltered, under a signed checkpoint of size %d\n",
+				file, e.Seq, ev.ID, v.KeyID(), size)
+			return nil
+		}
+		if last == nil || (e != nil && e.KeyID == v.KeyID()) {
+			last = err
+		}
+	}
+	fmt.Fprintf(out, "%s: FAILED: %v\n", file, last)
+	return &ExitError{Code: 1}
 }

@@ -123,6 +123,37 @@ func TestIntegrationAuditLogListing(t *testing.T) {
 	assert.Equal(t, 1, code, "a password change records no configuration")
 	assert.Contains(t, stdout, "the record cannot say")
 
+	// The proof of one event, checked offline with the public key alone;
+	// one byte changed anywhere in it is caught.
+	proofFile := filepath.Join(t.TempDir(), "evt_0007.proof")
+	code, _, stderr = runKT(t, "audit-log", "proof", "--api", a.api, "evt_0007", "-o", proofFile)
+	require.Equal(t, 0, code, stderr)
+	pub := filepath.Join(dataDir, "signing.key.pub")
+	code, stdout, stderr = runKT(t, "verify", "--proof", proofFile, "--trust", pub)
+	require.Equal(t, 0, code, stdout+stderr)
+	assert.Contains(t, stdout, `OK: entry seq 7 (event "evt_0007")`)
+	doc, err := os.ReadFile(proofFile)
+	require.NoError(t, err)
+	for _, at := range []int{len("c2sp.org/tlog-proof@v1\nextra ") + 40, len(doc) / 2, len(doc) - 10} {
+		bad := slices.Clone(doc)
+		bad[at] ^= 0x01
+		require.NoError(t, os.WriteFile(proofFile, bad, 0o600))
+		code, stdout, _ = runKT(t, "verify", "--proof", proofFile, "--trust", pub)
+		assert.Equal(t, 1, code, "byte %d changed: %s", at, stdout)
+		assert.Contains(t, stdout, "FAILED")
+	}
+	code, body := getText(t, a.api+"/v1/proof/abc")
+	assert.Equal(t, 400, code, body)
+	assert.Contains(t, body, `"parameter": "seq"`)
+	code, body = getText(t, a.api+"/v1/proof/999999")
+	assert.Equal(t, 404, code, body)
+	code, body = getText(t, a.api+"/v1/checkpoint")
+	assert.Equal(t, 200, code)
+	assert.Contains(t, body, "\n\n\u2014 ", "a signed note")
+	code, _, stderr = runKT(t, "verify", "--proof", proofFile)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "--proof needs --trust")
+
 	// Bad input names what is wrong; no agent says so.
 	code, _, stderr = runKT(t, "audit-log", "list", "--api", a.api, "--from", "yesterday")
 	assert.Equal(t, 2, code)
