@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keeptrusts/kt/diff"
 	"github.com/keeptrusts/kt/event"
 )
 
@@ -25,7 +26,7 @@ func newAuditLogCmd() *cobra.Command {
 Every event printed with -o json or -o ndjson is the ledger's line, byte for
 byte, with its ledger fields (seq, prev_hash, hash, sig, key_id).`,
 	}
-	cmd.AddCommand(newAuditLogListCmd(), newAuditLogShowCmd(), newAuditLogTimelineCmd(), newAuditLogStateCmd(), newAuditLogProofCmd())
+	cmd.AddCommand(newAuditLogListCmd(), newAuditLogShowCmd(), newAuditLogTimelineCmd(), newAuditLogStateCmd(), newAuditLogProofCmd(), newAuditLogDiffCmd())
 	return cmd
 }
 
@@ -429,4 +430,98 @@ signed checkpoint. Anyone with the ledger's public key checks it offline:
 	cmd.Flags().StringVarP(&outFile, "output", "o", "", "write it to FILE (default: standard output)")
 	af.add(cmd)
 	return cmd
+}
+
+func newAuditLogDiffCmd() *cobra.Command {
+	var af apiFlags
+	var output string
+	var color string
+	cmd := &cobra.Command{
+		Use:   "diff ID [-o table|json|patch] [--color auto|always|never]",
+		Short: "Show the field-level before/after diff of an event's changes, side by side",
+		Long: `Show every path the event's changes added, removed or modified, with the
+values before and after, side by side (docs/QUERY.md, "Diff"): nested objects
+and lists, lists of named objects matched by name or id, YAML or JSON documents
+recorded as strings compared field by field. -o json prints the API's answer,
+-o patch the same change as a JSON Patch (RFC 6902). Colour on a terminal.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "table" && output != "json" && output != "patch" {
+				return &ExitError{Code: 2, Err: fmt.Errorf("-o %q: use table, json or patch", output)}
+			}
+			if color != "auto" && color != "always" && color != "never" {
+				return &ExitError{Code: 2, Err: fmt.Errorf("--color %q: use auto, always or never", color)}
+			}
+			var raw []byte
+			if err := af.get("/v1/events/"+url.PathEscape(args[0])+"/diff", &raw); err != nil {
+				return &ExitError{Code: 2, Err: err}
+			}
+			var d struct {
+				HasChanges bool            `json:"has_changes"`
+				Format     string          `json:"format"`
+				Changes    []diff.Change   `json:"changes"`
+				Patch      json.RawMessage `json:"patch"`
+			}
+			if err := json.Unmarshal(raw, &d); err != nil {
+				return &ExitError{Code: 2, Err: fmt.Errorf("not a kt answer: %w", err)}
+			}
+			out := cmd.OutOrStdout()
+			switch output {
+			case "json":
+				_, err := out.Write(raw)
+				return err
+			case "patch":
+				var b bytes.Buffer
+				json.Indent(&b, d.Patch, "", "  ")
+				b.WriteByte('\n')
+				_, err := out.Write(b.Bytes())
+				return err
+			}
+			if !d.HasChanges {
+				fmt.Fprintln(out, "the event records no changes")
+				return nil
+			}
+			if len(d.Changes) == 0 {
+				fmt.Fprintln(out, "no difference between before and after")
+				return nil
+			}
+			paint := color == "always" || (color == "auto" && isTerminal(out))
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "CHANGE\tPATH\tBEFORE\tAFTER\n")
+			for _, c := range d.Changes {
+				kind := string(c.Kind)
+				if paint {
+					kind = map[diff.Kind]string{diff.Added: "\x1b[32m", diff.Removed: "\x1b[31m", diff.Modified: "\x1b[33m"}[c.Kind] + kind + "\x1b[0m"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", kind, clean(c.Path), value(c.Before), value(c.After))
+			}
+			tw.Flush()
+			if d.Format != "" && d.Format != diff.FormatJSON {
+				fmt.Fprintf(out, "(before and after were %s documents, compared field by field)\n", d.Format)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table, json or patch (RFC 6902)")
+	cmd.Flags().StringVar(&color, "color", "auto", "auto (on a terminal), always or never")
+	af.add(cmd)
+	return cmd
+}
+
+// value shows a JSON value in one cell: "-" when absent.
+func value(v json.RawMessage) string {
+	if len(v) == 0 {
+		return "-"
+	}
+	return clean(string(v))
+}
+
+// isTerminal says whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

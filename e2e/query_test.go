@@ -123,6 +123,20 @@ func TestIntegrationAuditLogListing(t *testing.T) {
 	assert.Equal(t, 1, code, "a password change records no configuration")
 	assert.Contains(t, stdout, "the record cannot say")
 
+	// The diff of a configuration change recorded as YAML documents: by
+	// field, the list of routes matched by name.
+	code, stdout, stderr = runKT(t, "audit-log", "diff", "--api", a.api, "evt_0013")
+	require.Equal(t, 0, code, stderr)
+	assert.Regexp(t, `(?m)^modified\s+routes\[name=default\]\.rate_limit\.rpm\s+600\s+1200\s*$`, stdout)
+	assert.Regexp(t, `(?m)^removed\s+routes\[name=batch\]\s`, stdout)
+	assert.NotContains(t, stdout, "\x1b[", "no colour when not on a terminal")
+	code, stdout, _ = runKT(t, "audit-log", "diff", "--api", a.api, "evt_0013", "-o", "patch")
+	require.Equal(t, 0, code)
+	assert.Contains(t, stdout, `"path": "/routes/0/rate_limit/rpm"`)
+	code, stdout, _ = runKT(t, "audit-log", "diff", "--api", a.api, "evt_0001")
+	require.Equal(t, 0, code)
+	assert.Contains(t, stdout, "the event records no changes")
+
 	// The proof of one event, checked offline with the public key alone;
 	// one byte changed anywhere in it is caught.
 	proofFile := filepath.Join(t.TempDir(), "evt_0007.proof")

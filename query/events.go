@@ -13,6 +13,8 @@ import (
 	"time"
 	_ "time/tzdata" // tz= names work on a host without zoneinfo
 
+	"github.com/keeptrusts/kt/diff"
+	"github.com/keeptrusts/kt/event"
 	"github.com/keeptrusts/kt/index"
 )
 
@@ -366,5 +368,58 @@ func stateHandler(x *index.Index) http.Handler {
 		b.WriteString("}\n")
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(b.Bytes())
+	})
+}
+
+// diffHandler serves GET /v1/events/{id}/diff: the field-level diff of
+// the event's changes (package diff), and the same as a JSON Patch:
+//
+//	{"event":<entry>,"has_changes":true,"format":"yaml",
+//	 "changes":[{"path":"routes[name=default].rpm","pointer":"/routes/0/rpm","kind":"modified","before":600,"after":900}],
+//	 "patch":[{"op":"replace","path":"/routes/0/rpm","value":900}]}
+//
+// An event without changes answers "has_changes":false with no change.
+func diffHandler(x *index.Index) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := onlyParams(r.URL.Query()); err != nil {
+			badRequest(w, err)
+			return
+		}
+		id := r.PathValue("id")
+		row, ok, err := x.Get(r.Context(), id)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "", err.Error())
+			return
+		}
+		if !ok {
+			writeError(w, http.StatusNotFound, "id", fmt.Sprintf("no event with id %q in the index", id))
+			return
+		}
+		ev, err := event.Parse(row.Line)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "", err.Error())
+			return
+		}
+		present := func(v []byte) bool {
+			v = bytes.TrimSpace(v)
+			return len(v) > 0 && string(v) != "null"
+		}
+		has := present(ev.Changes.Before) || present(ev.Changes.After)
+		res, err := diff.Compare(ev.Changes.Before, ev.Changes.After)
+		if err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "id", fmt.Sprintf("the changes of %q cannot be compared: %v", id, err))
+			return
+		}
+		body, err := json.Marshal(struct {
+			Event      json.RawMessage `json:"event"`
+			HasChanges bool            `json:"has_changes"`
+			diff.Result
+		}{row.Line, has, res})
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "", err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(append(body, '\n'))
 	})
 }

@@ -285,3 +285,42 @@ func TestStateAtATime(t *testing.T) {
 	code, _ = getAuth(t, base+"/v1/state?target_id=pol_1&at=2026-02-01", "Bearer tok")
 	assert.Equal(t, 404, code, "no event of the target before then")
 }
+
+func TestEventsDiff(t *testing.T) {
+	base, _ := serverOf(t, []map[string]any{
+		{"id": "c1", "time": "2026-03-01T10:00:00.000000Z", "action": "config.update",
+			"changes": map[string]any{
+				"before": map[string]any{"routes": []any{map[string]any{"name": "a", "rpm": 1}, map[string]any{"name": "b", "rpm": 2}}},
+				"after":  map[string]any{"routes": []any{map[string]any{"name": "b", "rpm": 3}, map[string]any{"name": "a", "rpm": 1}}},
+			}},
+		{"id": "v1", "time": "2026-03-01T10:00:00.000000Z", "action": "config.view"},
+	})
+	code, body := getAuth(t, base+"/v1/events/c1/diff", "Bearer tok")
+	require.Equal(t, 200, code, body)
+	var d struct {
+		HasChanges bool `json:"has_changes"`
+		Changes    []struct {
+			Path, Kind    string
+			Before, After json.RawMessage
+		} `json:"changes"`
+		Patch []map[string]any `json:"patch"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &d))
+	assert.True(t, d.HasChanges)
+	require.Len(t, d.Changes, 1, "reordering named routes is no change; b's rpm is")
+	assert.Equal(t, "routes[name=b].rpm", d.Changes[0].Path)
+	assert.Equal(t, "modified", d.Changes[0].Kind)
+	assert.Equal(t, "2", string(d.Changes[0].Before))
+	assert.Equal(t, "3", string(d.Changes[0].After))
+	assert.NotEmpty(t, d.Patch)
+
+	code, body = getAuth(t, base+"/v1/events/v1/diff", "Bearer tok")
+	require.Equal(t, 200, code)
+	assert.Contains(t, body, `"has_changes":false`)
+	code, _ = getAuth(t, base+"/v1/events/nope/diff", "Bearer tok")
+	assert.Equal(t, 404, code)
+	code, _ = getAuth(t, base+"/v1/events/c1/diff?x=1", "Bearer tok")
+	assert.Equal(t, 400, code)
+	code, _ = getAuth(t, base+"/v1/events/c1/diff", "")
+	assert.Equal(t, 401, code)
+}

@@ -5,7 +5,8 @@
 //	GET /readyz    200 once the ledger is open and every source is taking input, else 503
 //	GET /metrics   Prometheus text format
 //	GET /v1/status the agent's state as JSON: ledger, sources, sinks (what `kt status` prints)
-//	GET /v1/events, /v1/events/{id}, /v1/events/{id}/timeline, /v1/state  answered from the query index (events.go)
+//	GET /v1/events, /v1/events/{id}, /v1/events/{id}/timeline, /v1/events/{id}/diff, /v1/state
+//	               answered from the query index (events.go)
 //
 // When a token is configured, /metrics and every /v1/ route
 // need "Authorization: Bearer <token>" (the scheme in any case); the
@@ -102,6 +103,7 @@ func New(o Options) (*Server, error) {
 		mux.Handle("GET /v1/events", authed(eventsHandler(o.Index)))
 		mux.Handle("GET /v1/events/{id}", authed(eventHandler(o.Index)))
 		mux.Handle("GET /v1/events/{id}/timeline", authed(timelineHandler(o.Index)))
+		mux.Handle("GET /v1/events/{id}/diff", authed(diffHandler(o.Index)))
 		mux.Handle("GET /v1/state", authed(stateHandler(o.Index)))
 	}
 	for pattern, h := range o.Routes {
