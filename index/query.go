@@ -26,6 +26,10 @@ type Page struct {
 const (
 	DefaultLimit = 50
 	MaxLimit     = 1000
+	// MaxPageBytes bounds the lines of one page: a page ends early (with
+	// a Next cursor) once they pass it, so a page of large events (up to
+	// 4 MiB each) cannot make an answer of gigabytes.
+	MaxPageBytes = 16 << 20
 )
 
 // Row is one event of a listing: its ledger seq and its line as the ledger
@@ -91,20 +95,22 @@ func (x *Index) Query(ctx context.Context, f Filter, p Page) (Result, error) {
 	defer rows.Close()
 	var res Result
 	var times []int64
+	bytes := 0
 	for rows.Next() {
 		var r Row
 		var seq, t int64
 		if err := rows.Scan(&seq, &t, &r.Line); err != nil {
 			return Result{}, fmt.Errorf("index: %w", err)
 		}
-		if len(res.Rows) == limit {
+		if n := len(res.Rows); n == limit || (n > 0 && bytes >= MaxPageBytes) {
 			// There is more: the next page starts after this page's last row.
-			res.Next = encodeCursor(times[limit-1], res.Rows[limit-1].Seq)
+			res.Next = encodeCursor(times[n-1], res.Rows[n-1].Seq)
 			break
 		}
 		r.Seq = uint64(seq)
 		res.Rows = append(res.Rows, r)
 		times = append(times, t)
+		bytes += len(r.Line)
 	}
 	if err := rows.Err(); err != nil {
 		return Result{}, fmt.Errorf("index: %w", err)

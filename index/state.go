@@ -36,6 +36,9 @@ type State struct {
 	// Events are the events the state was built from, oldest first: From
 	// and every later event of the target up to At.
 	Events []Row
+	// More is how many later events without changes are left out of
+	// Events (at most MaxStateEvents are listed).
+	More int
 	// Total is how many events of the target there are up to At.
 	Total int
 	// Why says why the record cannot support a state when Known is false.
@@ -96,12 +99,16 @@ func (x *Index) State(ctx context.Context, targetType, targetID string, at time.
 			st.Known, st.Deleted, st.Document = true, true, nil
 		default:
 			if st.Known {
-				st.Events = append(st.Events, r)
+				if len(st.Events) < MaxStateEvents {
+					st.Events = append(st.Events, r)
+				} else {
+					st.More++
+				}
 			}
 			continue
 		}
 		st.From = &r
-		st.Events = []Row{r}
+		st.Events, st.More = []Row{r}, 0
 	}
 	if err := rows.Err(); err != nil {
 		return st, fmt.Errorf("index: %w", err)
@@ -115,6 +122,9 @@ func (x *Index) State(ctx context.Context, targetType, targetID string, at time.
 	}
 	return st, nil
 }
+
+// MaxStateEvents is the most events a State lists.
+const MaxStateEvents = 1000
 
 // ErrAmbiguous is returned for a target id of several types given
 // without its type.

@@ -142,6 +142,9 @@ func (x *Index) Timeline(ctx context.Context, id string, window time.Duration) (
 	for _, h := range all {
 		tl.Events = append(tl.Events, h.row)
 	}
+	if keep := keepNearest(tl.Events, tl.Event.Seq, MaxPageBytes); len(keep) < len(tl.Events) {
+		tl.Events, tl.Truncated = keep, true
+	}
 	return tl, nil
 }
 
@@ -160,4 +163,41 @@ func cmpInt(a, b int64) int {
 		return 1
 	}
 	return 0
+}
+
+// keepNearest returns the events (in order) nearest in the list to the
+// event seq whose lines fit in maxBytes together; the event itself is
+// always kept.
+func keepNearest(evs []Related, seq uint64, maxBytes int) []Related {
+	total := 0
+	for _, e := range evs {
+		total += len(e.Line)
+	}
+	if total <= maxBytes {
+		return evs
+	}
+	at := 0
+	for i, e := range evs {
+		if e.Seq == seq {
+			at = i
+		}
+	}
+	lo, hi := at, at+1
+	used := len(evs[at].Line)
+	for {
+		grew := false
+		if lo > 0 && used+len(evs[lo-1].Line) <= maxBytes {
+			lo--
+			used += len(evs[lo].Line)
+			grew = true
+		}
+		if hi < len(evs) && used+len(evs[hi].Line) <= maxBytes {
+			used += len(evs[hi].Line)
+			hi++
+			grew = true
+		}
+		if !grew {
+			return evs[lo:hi]
+		}
+	}
 }

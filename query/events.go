@@ -297,7 +297,10 @@ func timelineHandler(x *index.Index) http.Handler {
 // say:
 //
 //	{"target_type":"config","target_id":"cfg_gw","at":"...","known":true,"deleted":false,
-//	 "state":<document>,"from":<entry>,"events":[<entry>,...],"total":6}
+//	 "state":<document>,"from":<entry>,"events":[<entry>,...],"more":0,"total":6}
+//
+// "more" counts the later events without changes left out of "events"
+// (at most 1,000 are listed).
 func stateHandler(x *index.Index) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -359,7 +362,7 @@ func stateHandler(x *index.Index) http.Handler {
 			}
 			b.Write(e.Line)
 		}
-		b.WriteString(`],"total":` + strconv.Itoa(st.Total))
+		b.WriteString(`],"more":` + strconv.Itoa(st.More) + `,"total":` + strconv.Itoa(st.Total))
 		if st.Why != "" {
 			why, _ := json.Marshal(st.Why)
 			b.WriteString(`,"why":`)
