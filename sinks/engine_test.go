@@ -455,32 +455,6 @@ func TestDrainStopsWhenCaughtUp(t *testing.T) {
 	assert.True(t, tr.closed)
 }
 
-func TestTopLevelString(t *testing.T) {
-	line := []byte(`{"a":{"time":"x","b":[1,"}",{"c":"\""}]},"n":-1.5e3,"s":"q\"\\","time":"2026-01-02T03:04:05.000000000Z","z":true}`)
-	assert.Equal(t, "2026-01-02T03:04:05.000000000Z", string(topLevelString(line, "time")))
-	assert.Equal(t, `q\"\\`, string(topLevelString(line, "s")))
-	assert.Nil(t, topLevelString(line, "n"))
-	assert.Nil(t, topLevelString(line, "missing"))
-	assert.Nil(t, topLevelString([]byte(`{"time":"x"`), "y"))
-	assert.Nil(t, topLevelString([]byte(`[]`), "time"))
-
-	var keys, vals []string
-	EachMember(line, func(k, v []byte) bool {
-		keys, vals = append(keys, string(k)), append(vals, string(v))
-		return string(k) != "time"
-	})
-	assert.Equal(t, []string{"a", "n", "s", "time"}, keys)
-	assert.Equal(t, `{"time":"x","b":[1,"}",{"c":"\""}]}`, vals[0])
-	assert.Equal(t, "-1.5e3", vals[1])
-
-	assert.True(t, OneObject(line))
-	assert.True(t, OneObject([]byte(`{"s":"}{"}`)))
-	assert.False(t, OneObject([]byte(`{"a":1}{"event":"injected"}`)))
-	assert.False(t, OneObject([]byte(`{"seq":2,"truncated`)))
-	assert.False(t, OneObject([]byte(` {"a":1}`)))
-	assert.False(t, OneObject([]byte(`{}`[:1])))
-}
-
 // TestFullBatchEndsWithItsCheckpoint: a batch cut at max_events still
 // ends with the checkpoint that the ledger committed right after its last
 // entry, not an older one.

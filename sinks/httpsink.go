@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
-
-	"github.com/keeptrusts/kt/internal/jsonenc"
 )
 
 // The helpers below are shared by the HTTP sinks.
@@ -28,10 +26,6 @@ func StripURL(err error) error {
 	}
 	return err
 }
-
-// AppendJSONString appends s as a JSON string in its RFC 8785 form;
-// invalid UTF-8 becomes U+FFFD (jsonenc.AppendAnyString).
-func AppendJSONString(dst []byte, s string) []byte { return jsonenc.AppendAnyString(dst, s) }
 
 // ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
 // It returns 0 when there is none, or it cannot be read.

@@ -166,3 +166,30 @@ func FuzzEachMember(f *testing.F) {
 		require.True(t, OneObject(trimmed))
 	})
 }
+
+// The cases the sinks relied on when these walkers were theirs.
+func TestTopLevelStringEachMemberOneObject(t *testing.T) {
+	line := []byte(`{"a":{"time":"x","b":[1,"}",{"c":"\""}]},"n":-1.5e3,"s":"q\"\\","time":"2026-01-02T03:04:05.000000000Z","z":true}`)
+	assert.Equal(t, "2026-01-02T03:04:05.000000000Z", string(TopLevelString(line, "time")))
+	assert.Equal(t, `q\"\\`, string(TopLevelString(line, "s")))
+	assert.Nil(t, TopLevelString(line, "n"))
+	assert.Nil(t, TopLevelString(line, "missing"))
+	assert.Nil(t, TopLevelString([]byte(`{"time":"x"`), "y"))
+	assert.Nil(t, TopLevelString([]byte(`[]`), "time"))
+
+	var keys, vals []string
+	_ = EachMember(line, func(k, v []byte) bool {
+		keys, vals = append(keys, string(k)), append(vals, string(v))
+		return string(k) != "time"
+	})
+	assert.Equal(t, []string{"a", "n", "s", "time"}, keys)
+	assert.Equal(t, `{"time":"x","b":[1,"}",{"c":"\""}]}`, vals[0])
+	assert.Equal(t, "-1.5e3", vals[1])
+
+	assert.True(t, OneObject(line))
+	assert.True(t, OneObject([]byte(`{"s":"}{"}`)))
+	assert.False(t, OneObject([]byte(`{"a":1}{"event":"injected"}`)))
+	assert.False(t, OneObject([]byte(`{"seq":2,"truncated`)))
+	assert.False(t, OneObject([]byte(` {"a":1}`)))
+	assert.False(t, OneObject([]byte(`{}`[:1])))
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keeptrusts/kt/internal/jsonenc"
 	"github.com/keeptrusts/kt/ledger"
 	"github.com/keeptrusts/kt/sinks"
 	"github.com/keeptrusts/kt/sinks/sinktest"
@@ -860,7 +861,7 @@ func TestRetryAfterHeader(t *testing.T) {
 
 func TestAppendString(t *testing.T) {
 	for _, s := range []string{"", "evt_1", `a"b\c`, "tab\tnl\ncr\r\x01\x1f", "é✓😀", "<&>\u2028"} {
-		got := sinks.AppendJSONString(nil, s)
+		got := jsonenc.AppendAnyString(nil, s)
 		var back string
 		require.NoError(t, json.Unmarshal(got, &back), "%s", got)
 		assert.Equal(t, s, back)

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keeptrusts/kt/internal/jsonenc"
 	"github.com/keeptrusts/kt/sinks"
 	"github.com/keeptrusts/kt/sinks/sinktest"
 	"github.com/keeptrusts/kt/sinks/splunkhec/hectest"
@@ -193,7 +194,7 @@ func TestWorkedExample(t *testing.T) {
 
 func TestAppendString(t *testing.T) {
 	for _, s := range []string{"", "evt_1", `a"b\c`, "tab\tnl\ncr\r\x01\x1f", "é✓😀", "bad\xffutf8", "<&>"} {
-		got := sinks.AppendJSONString(nil, s)
+		got := jsonenc.AppendAnyString(nil, s)
 		var back string
 		require.NoError(t, json.Unmarshal(got, &back), "%s", got)
 		want := strings.ToValidUTF8(s, "\uFFFD")
