@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -163,7 +165,7 @@ func wire(cfg *Config, opt Options) (*daemon, error) {
 		if d.idx.Reset != "" {
 			log.Warn("query index: " + d.idx.Reset)
 		}
-		if d.idxEngine, err = d.addEngine("index", index.Delivery(cfg.DataDir), d.idx.Transport()); err != nil {
+		if d.idxEngine, err = d.addEngine("index", index.Delivery(cfg.DataDir), d.idx.Transport(d.ingestBusy())); err != nil {
 			return d, err
 		}
 		d.api, err = query.New(query.Options{Listener: cfg.QueryAPI.Config, Token: cfg.QueryAPI.Token, Registry: d.reg, Logger: log,
@@ -223,4 +225,21 @@ func (d *daemon) addSource(sb SourceBlock, norm *pipeline.Normalizer) error {
 	d.registerSourceMetrics(src)
 	d.watchSource(src)
 	return nil
+}
+
+// ingestBusy returns a func that says whether the ledger took new entries
+// in the last 200 ms (the query index yields to ingest while it does).
+func (d *daemon) ingestBusy() func() bool {
+	var mu sync.Mutex
+	var size uint64
+	var changed time.Time
+	return func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		if s := d.led.Size(); s != size {
+			size, changed = s, now
+		}
+		return now.Sub(changed) < 200*time.Millisecond
+	}
 }

@@ -32,11 +32,35 @@ func Delivery(dataDir string) sinks.Delivery {
 // the cursor's). An entry line the index cannot read is a permanent item
 // error: the Engine parks it in the index's dead-letter file. Close does
 // not close the index.
-func (x *Index) Transport() sinks.CursorState { return follower{x} }
+//
+// busy, when not nil, says whether ingest is taking events now. While it
+// is, each batch is followed by a pause of twice the time the batch took,
+// so that the index takes at most a third of a core from ingest (which
+// signs on every core); it catches up at full speed once ingest is idle.
+// Ingest goes first: during a burst the index lags, and kt status shows by
+// how much.
+func (x *Index) Transport(busy func() bool) sinks.CursorState { return &follower{x: x, busy: busy} }
 
-type follower struct{ x *Index }
+type follower struct {
+	x    *Index
+	busy func() bool
+}
 
-func (f follower) Send(ctx context.Context, recs []sinks.Record) error {
+func (f *follower) Send(ctx context.Context, recs []sinks.Record) error {
+	start := time.Now()
+	err := f.send(ctx, recs)
+	if err == nil && f.busy != nil && f.busy() {
+		t := time.NewTimer(2 * time.Since(start))
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	return err
+}
+
+func (f *follower) send(ctx context.Context, recs []sinks.Record) error {
 	entries := make([]Entry, 0, len(recs))
 	at := make([]int, 0, len(recs)) // entries[i] is recs[at[i]]
 	for i, r := range recs {
@@ -59,9 +83,9 @@ func (f follower) Send(ctx context.Context, recs []sinks.Record) error {
 	return ie
 }
 
-func (f follower) Close() error { return nil }
+func (f *follower) Close() error { return nil }
 
-func (f follower) Resume(queue.Cursor, bool) (uint64, error) {
+func (f *follower) Resume(queue.Cursor, bool) (uint64, error) {
 	next, err := f.x.Next(context.Background())
 	if err != nil {
 		return 0, fmt.Errorf("index: %w", err)
@@ -69,4 +93,4 @@ func (f follower) Resume(queue.Cursor, bool) (uint64, error) {
 	return next, nil
 }
 
-func (f follower) CursorAux() uint64 { return 0 }
+func (f *follower) CursorAux() uint64 { return 0 }

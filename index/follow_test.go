@@ -49,7 +49,7 @@ func follow(t *testing.T, ctx context.Context, dataDir string, l *queue.Ledger, 
 	cursors, err := queue.OpenCursors(filepath.Join(dataDir, "cursors"))
 	require.NoError(t, err)
 	t.Cleanup(func() { cursors.Close() })
-	e, err := sinks.NewEngine(Delivery(dataDir), l, cursors, x.Transport(), nil)
+	e, err := sinks.NewEngine(Delivery(dataDir), l, cursors, x.Transport(nil), nil)
 	require.NoError(t, err)
 	go e.Run(ctx)
 	return e
@@ -157,4 +157,30 @@ func TestRebuildFromTheLedgerAlone(t *testing.T) {
 	defer lock.Release()
 	_, err = Rebuild(context.Background(), dir, nil)
 	assert.ErrorIs(t, err, dirlock.ErrLocked)
+}
+
+func TestFollowerYieldsToIngestButNotToShutdown(t *testing.T) {
+	x, err := Open(filepath.Join(t.TempDir(), "events.db"))
+	require.NoError(t, err)
+	defer x.Close()
+	calls := 0
+	tr := x.Transport(func() bool { calls++; return true })
+	es := entries(t, 0, 2000)
+	recs := make([]sinks.Record, len(es))
+	for i, e := range es {
+		recs[i] = sinks.Record{Kind: sinks.KindEntry, Seq: e.Seq, Line: e.Line}
+	}
+	// The pause after a batch ends as soon as the sink is stopped.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Send(ctx, recs) }()
+	require.Eventually(t, func() bool { n, _ := x.Next(context.Background()); return n == 2000 }, 10*time.Second, time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "the batch was indexed")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Send did not return after its context was done")
+	}
+	assert.Equal(t, 1, calls, "busy is asked once a batch")
 }
